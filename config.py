@@ -1,0 +1,123 @@
+"""Settings, read from ``JOINTDESK_*`` environment variables (a ``.env`` file is read if present).
+
+Each setting is parsed by a small typed helper and explained in one line; see the README table.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+try:  # python-dotenv is a dependency, but config must never fail to import
+    from dotenv import load_dotenv
+
+    load_dotenv(os.environ.get("JOINTDESK_ENV_FILE", ".env"), override=False)
+except ImportError:  # pragma: no cover
+    pass
+
+
+def env_str(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    try:
+        return float(value) if value else default
+    except ValueError as exc:
+        raise RuntimeError(f"{name} must be a number, got {value!r}") from exc
+
+
+def instance_path() -> Path:
+    """Where the embedded default keeps its SQLite file and broker folders."""
+    return Path(env_str("JOINTDESK_INSTANCE_PATH", "instance")).resolve()
+
+
+def embedded_broker_url() -> str:
+    return "filesystem://"
+
+
+def build_settings() -> dict:
+    """The settings of one process, as a flat dict for ``app.config``."""
+    inst = instance_path()
+    database_url = env_str("JOINTDESK_DATABASE_URL", f"sqlite:///{inst / 'jointdesk.sqlite3'}")
+    broker_url = env_str("JOINTDESK_BROKER_URL", embedded_broker_url())
+    embedded_broker = broker_url.startswith("filesystem://")
+    broker_folder = inst / "broker"
+    transport_options: dict = {}
+    if embedded_broker:
+        transport_options = {
+            "data_folder_in": str(broker_folder / "queue"),
+            "data_folder_out": str(broker_folder / "queue"),
+            "processed_folder": str(broker_folder / "processed"),
+            "store_processed": False,
+            "control_folder": str(broker_folder / "control"),
+            # the filesystem transport polls; keep fan-out well under a second
+            "polling_interval": 0.1,
+        }
+    elif broker_url.startswith("redis"):
+        transport_options = {
+            "visibility_timeout": int(env_float("JOINTDESK_BROKER_VISIBILITY_TIMEOUT", 600)),
+            "socket_connect_timeout": 2,
+            "socket_timeout": 5,
+        }
+    ratelimit_storage = env_str("JOINTDESK_RATELIMIT_STORAGE_URL")
+    if ratelimit_storage is None:
+        ratelimit_storage = broker_url if broker_url.startswith("redis") else "memory://"
+    secret = env_str("JOINTDESK_SECRET_KEY")
+    development = env_bool("JOINTDESK_DEVELOPMENT", default=secret is None)
+    return {
+        "SECRET_KEY": secret or "dev-only-not-secret",
+        "JOINTDESK_DEVELOPMENT": development,
+        "JOINTDESK_INSTANCE_PATH": str(inst),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "JOINTDESK_BROKER_URL": broker_url,
+        "JOINTDESK_EMBEDDED_BROKER": embedded_broker,
+        "JOINTDESK_BROKER_FOLDER": str(broker_folder),
+        "JOINTDESK_TIMEZONE": env_str("JOINTDESK_TIMEZONE", "Asia/Shanghai"),
+        "JOINTDESK_OFFICE_HOURS": env_str("JOINTDESK_OFFICE_HOURS", "09:00-12:00,13:00-17:00"),
+        # seconds after which a published but unconfirmed outbox row is published again
+        "JOINTDESK_OUTBOX_REDELIVER_SECONDS": env_float("JOINTDESK_OUTBOX_REDELIVER_SECONDS", 60),
+        # how often the relay safety net runs (beat) and workers look for new provider queues
+        "JOINTDESK_RELAY_INTERVAL": env_float("JOINTDESK_RELAY_INTERVAL", 5),
+        "JOINTDESK_QUEUE_REFRESH_SECONDS": env_float("JOINTDESK_QUEUE_REFRESH_SECONDS", 5),
+        "RATELIMIT_ENABLED": env_bool("JOINTDESK_RATELIMIT_ENABLED", True),
+        "RATELIMIT_STORAGE_URI": ratelimit_storage,
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "JOINTDESK_PUBLIC_LOOKUP_LIMIT": env_str(
+            "JOINTDESK_PUBLIC_LOOKUP_LIMIT", "10 per minute;100 per hour"
+        ),
+        "JOINTDESK_LOGIN_LIMIT": env_str("JOINTDESK_LOGIN_LIMIT", "10 per minute"),
+        "BABEL_DEFAULT_LOCALE": "zh_CN",
+        "BABEL_DEFAULT_TIMEZONE": env_str("JOINTDESK_TIMEZONE", "Asia/Shanghai"),
+        "MAX_CONTENT_LENGTH": 256 * 1024,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": env_bool("JOINTDESK_SECURE_COOKIES", not development),
+        "WTF_CSRF_TIME_LIMIT": 8 * 3600,
+        # fault injection for the crash tests: seconds a delivery task sleeps before committing
+        "JOINTDESK_FAULT_DELIVERY_DELAY": env_float("JOINTDESK_FAULT_DELIVERY_DELAY", 0),
+        "CELERY": {
+            "broker_url": broker_url,
+            "broker_transport_options": transport_options,
+            "broker_connection_timeout": 2,
+            "broker_connection_retry_on_startup": True,
+            "task_ignore_result": True,
+            "task_default_queue": "jointdesk",
+            "task_acks_late": True,
+            "task_reject_on_worker_lost": True,
+            "worker_prefetch_multiplier": 1,
+            "worker_hijack_root_logger": False,
+            "timezone": "UTC",
+            "beat_schedule_filename": str(inst / "celerybeat-schedule"),
+        },
+    }

@@ -1,0 +1,97 @@
+"""JointDesk: one window for water, electricity, gas and heat connections."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, request, session
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from jointdesk.extensions import babel, csrf, db, limiter, login_manager, migrate
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+LOCALES = ("zh_CN", "en")
+log = logging.getLogger(__name__)
+
+
+def select_locale() -> str:
+    """The user's chosen language; API clients may ask with Accept-Language; else Chinese."""
+    chosen = session.get("lang") if request else None
+    if chosen in LOCALES:
+        return chosen
+    if request and request.path.startswith("/api/"):
+        return request.accept_languages.best_match(LOCALES, default="zh_CN") or "zh_CN"
+    return "zh_CN"
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
+    """SQLite: WAL so web and workers can write side by side, foreign keys enforced."""
+    module = type(dbapi_connection).__module__
+    if module.startswith("sqlite3"):
+        cur = dbapi_connection.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the Flask app (and its Celery app, in ``app.extensions['celery']``)."""
+    from config import build_settings
+
+    app = Flask(__name__, instance_relative_config=False)
+    app.config.update(build_settings())
+    if test_config:
+        app.config.update(test_config)
+    app.instance_path = app.config["JOINTDESK_INSTANCE_PATH"]
+    os.makedirs(app.instance_path, exist_ok=True)
+    if not app.config["JOINTDESK_DEVELOPMENT"] and app.config["SECRET_KEY"] == "dev-only-not-secret":
+        raise RuntimeError("JOINTDESK_SECRET_KEY is required outside development")
+
+    from jointdesk.logging_setup import configure_logging
+
+    configure_logging(app)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PACKAGE_DIR / "migrations"))
+    csrf.init_app(app)
+    babel.init_app(
+        app,
+        locale_selector=select_locale,
+        default_translation_directories=str(PACKAGE_DIR / "translations"),
+    )
+    limiter.init_app(app)
+    if not app.config["RATELIMIT_ENABLED"]:
+        log.warning("rate limiting is OFF (JOINTDESK_RATELIMIT_ENABLED); only for load tests")
+    login_manager.init_app(app)
+
+    from jointdesk.auth import init_auth
+
+    init_auth(app)
+
+    from jointdesk.celery_setup import celery_init_app
+
+    celery_init_app(app)
+
+    from jointdesk.admin.views import bp as admin_bp
+    from jointdesk.api import bp as api_bp
+    from jointdesk.auth.views import bp as auth_bp
+    from jointdesk.cases.views import bp as cases_bp
+    from jointdesk.desk.views import bp as desk_bp
+    from jointdesk.errors import init_errors
+    from jointdesk.health import bp as health_bp
+    from jointdesk.windows.views import bp as windows_bp
+
+    for bp in (auth_bp, windows_bp, desk_bp, cases_bp, admin_bp, api_bp, health_bp):
+        app.register_blueprint(bp)
+    csrf.exempt(api_bp)  # the API authenticates with bearer tokens, never with cookies
+    init_errors(app)
+
+    from jointdesk.templating import init_templating
+
+    init_templating(app)
+    return app

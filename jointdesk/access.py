@@ -1,0 +1,32 @@
+"""Who may see and do what. Every view and endpoint asks here; nothing else decides."""
+
+from __future__ import annotations
+
+from jointdesk.extensions import db
+from jointdesk.models import Case, Ticket, User
+
+CASE_READERS = ("clerk", "supervisor", "admin")
+
+
+def can_view_case(user: User, case: Case) -> bool:
+    """Clerks, supervisors and admins see every case; staff only cases their provider is on."""
+    if user.role in CASE_READERS:
+        return True
+    if user.role == "staff" and user.provider_id is not None:
+        return db.session.execute(
+            db.select(Ticket.id).where(
+                Ticket.case_id == case.id, Ticket.provider_id == user.provider_id
+            )
+        ).first() is not None
+    return False
+
+
+def can_act_on_ticket(user: User, ticket: Ticket) -> bool:
+    """Only staff of the ticket's own provider work it."""
+    return user.role == "staff" and user.provider_id == ticket.provider_id
+
+
+def can_read_queue(user: User, provider_id: int) -> bool:
+    return user.role in ("supervisor", "admin") or (
+        user.role == "staff" and user.provider_id == provider_id
+    )

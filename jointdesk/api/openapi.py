@@ -1,0 +1,291 @@
+"""The OpenAPI 3.1 description of ``/api/v1``; a test checks it against the routes served."""
+
+from __future__ import annotations
+
+from jointdesk.policy.process import ACTIONS, APPLICANT_KINDS, CHANNELS, SERVICES, TICKET_STATUSES
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _errors(*codes: int) -> dict:
+    return {
+        str(c): {"description": "error", "content": {"application/json": {"schema": _ERROR}}}
+        for c in codes
+    }
+
+
+def _json(schema_ref: str, description: str) -> dict:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}}},
+    }
+
+
+_TIME = {"type": ["string", "null"], "format": "date-time"}
+
+SCHEMAS = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message", "fields"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string", "description": "for people; zh_CN by default"},
+                    "fields": {
+                        "type": "object",
+                        "additionalProperties": {"type": "string"},
+                        "description": "one message per field, keyed by dotted path",
+                    },
+                },
+            }
+        },
+    },
+    "Application": {
+        "type": "object",
+        "required": ["applicant", "address", "services"],
+        "properties": {
+            "channel": {"enum": [c for c in CHANNELS if c != "approval_system"], "default": "window"},
+            "applicant": {
+                "type": "object",
+                "required": ["name", "id_number", "phone"],
+                "properties": {
+                    "kind": {"enum": list(APPLICANT_KINDS), "default": "person"},
+                    "name": {"type": "string", "maxLength": 100},
+                    "id_number": {
+                        "type": "string",
+                        "description": "18-digit resident ID (person) or unified social credit "
+                        "code (enterprise); checksums verified",
+                    },
+                    "phone": {"type": "string", "pattern": "^1[3-9][0-9]{9}$"},
+                },
+            },
+            "address": {
+                "type": "object",
+                "required": ["district", "detail"],
+                "properties": {
+                    "district": {"type": "string", "description": "name or division code"},
+                    "detail": {"type": "string", "maxLength": 200},
+                },
+            },
+            "services": {
+                "type": "array",
+                "minItems": 1,
+                "items": {"enum": list(SERVICES)},
+            },
+            "project": {
+                "type": "object",
+                "properties": {
+                    "approval_system_code": {"type": ["string", "null"], "maxLength": 64},
+                    "low_risk": {"type": "boolean"},
+                    "external_works": {"type": "boolean"},
+                    "pipeline_length_m": {"type": ["number", "null"], "minimum": 0},
+                    "supporting_fee_paid": {"type": "boolean"},
+                },
+            },
+            "materials": {
+                "type": "array",
+                "description": "window cases list the application form; a missing one (容缺) "
+                "needs a note",
+                "items": {
+                    "type": "object",
+                    "required": ["kind"],
+                    "properties": {
+                        "kind": {"enum": ["application_form"]},
+                        "provided": {"type": "boolean", "default": True},
+                        "note": {"type": "string", "maxLength": 500},
+                    },
+                },
+            },
+        },
+    },
+    "Step": {
+        "type": "object",
+        "properties": {
+            "name": {"enum": ["accept", "connect"]},
+            "started_at": _TIME,
+            "due_at": _TIME,
+            "completed_at": _TIME,
+        },
+    },
+    "Ticket": {
+        "type": "object",
+        "required": ["id", "service", "provider", "status", "steps", "permits", "fee"],
+        "properties": {
+            "id": {"type": "integer"},
+            "case": {"type": "string"},
+            "service": {"enum": list(SERVICES)},
+            "provider": {"type": "string"},
+            "provider_name": {"type": "string"},
+            "status": {"enum": list(TICKET_STATUSES)},
+            "steps": {"type": "array", "items": {"$ref": "#/components/schemas/Step"}},
+            "permits": {"type": "array", "items": {"type": "object"}},
+            "fee": {"type": ["object", "null"]},
+            "representative": {"type": ["object", "null"]},
+            "due_at": _TIME,
+            "overdue": {"type": "boolean"},
+            "version": {"type": "integer", "description": "send back to act only on this version"},
+            "allowed_actions": {"type": "array", "items": {"enum": list(ACTIONS)}},
+        },
+    },
+    "Case": {
+        "type": "object",
+        "required": ["reference", "status", "tickets"],
+        "properties": {
+            "reference": {"type": "string"},
+            "query_code": {"type": "string", "description": "only in the 201 answer"},
+            "status": {
+                "enum": ["received", "in_progress", "partially_connected", "completed", "returned"]
+            },
+            "channel": {"enum": list(CHANNELS)},
+            "applicant": {"type": "object", "description": "ID number always masked"},
+            "tickets": {"type": "array", "items": {"$ref": "#/components/schemas/Ticket"}},
+            "events": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    "TicketPage": {
+        "type": "object",
+        "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Ticket"}},
+            "total": {"type": "integer"},
+            "page": {"type": "integer"},
+            "per_page": {"type": "integer"},
+        },
+    },
+    "Action": {
+        "type": "object",
+        "required": ["action"],
+        "properties": {
+            "action": {"enum": list(ACTIONS)},
+            "reason": {"type": "string", "description": "required for return and suspend"},
+            "representative": {"type": "string", "description": "username, for assign"},
+            "version": {"type": "integer"},
+        },
+    },
+    "Health": {
+        "type": "object",
+        "properties": {
+            "status": {"enum": ["ok", "down"]},
+            "database": {"enum": ["ok", "down"]},
+            "broker": {"enum": ["ok", "down"]},
+        },
+    },
+}
+
+
+def openapi_document() -> dict:
+    bearer = [{"bearer": []}]
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "JointDesk API", "version": "1"},
+        "servers": [{"url": "/"}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": SCHEMAS,
+        },
+        "paths": {
+            "/api/v1/cases": {
+                "post": {
+                    "summary": "One combined application (clerk, integration client)",
+                    "security": bearer,
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/Application"}
+                            }
+                        },
+                    },
+                    "responses": {"201": _json("Case", "created")} | _errors(400, 401, 403, 422),
+                }
+            },
+            "/api/v1/integrations/approval-system/projects": {
+                "post": {
+                    "summary": "A project pushed by the approval system: one step, no materials",
+                    "security": bearer,
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/Application"}
+                            }
+                        },
+                    },
+                    "responses": {"201": _json("Case", "created")} | _errors(400, 401, 403, 422),
+                }
+            },
+            "/api/v1/cases/{reference}": {
+                "get": {
+                    "summary": "The aggregated case view",
+                    "security": bearer,
+                    "parameters": [_path("reference")],
+                    "responses": {"200": _json("Case", "the case")} | _errors(401, 404),
+                }
+            },
+            "/api/v1/providers/{code}/tickets": {
+                "get": {
+                    "summary": "A provider's queue, oldest due first",
+                    "security": bearer,
+                    "parameters": [
+                        _path("code"),
+                        _query("status", {"enum": list(TICKET_STATUSES)}),
+                        _query("overdue", {"type": "boolean"}),
+                        _query("page", {"type": "integer", "minimum": 1}),
+                        _query("per_page", {"type": "integer", "minimum": 1, "maximum": 100}),
+                    ],
+                    "responses": {"200": _json("TicketPage", "one page")}
+                    | _errors(400, 401, 403, 404),
+                }
+            },
+            "/api/v1/tickets/{id}/actions": {
+                "post": {
+                    "summary": "Act on a ticket (its provider's staff)",
+                    "security": bearer,
+                    "parameters": [_path("id", {"type": "integer"})],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Action"}}
+                        },
+                    },
+                    "responses": {"200": _json("Ticket", "the ticket after the action")}
+                    | _errors(400, 401, 403, 404, 409, 422),
+                }
+            },
+            "/api/v1/public/cases/{reference}": {
+                "get": {
+                    "summary": "Public progress by reference and query code (rate-limited)",
+                    "security": [],
+                    "parameters": [_path("reference"), _query("code", {"type": "string"}, True)],
+                    "responses": {"200": _json("Case", "masked progress")} | _errors(404, 429),
+                }
+            },
+            "/api/v1/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "security": [],
+                    "responses": {"200": {"description": "OpenAPI 3.1"}},
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "summary": "Liveness, database and broker",
+                    "security": [],
+                    "responses": {
+                        "200": _json("Health", "database up"),
+                        "503": _json("Health", "database down"),
+                    },
+                }
+            },
+        },
+    }
+
+
+def _path(name: str, schema: dict | None = None) -> dict:
+    return {"name": name, "in": "path", "required": True, "schema": schema or {"type": "string"}}
+
+
+def _query(name: str, schema: dict, required: bool = False) -> dict:
+    return {"name": name, "in": "query", "required": required, "schema": schema}

@@ -1,0 +1,219 @@
+"""The endpoints of ``/api/v1``; see ``openapi.py`` for the machine-readable description."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+from flask import current_app, g, jsonify, request
+from flask_babel import gettext as _
+
+from jointdesk.access import can_act_on_ticket, can_read_queue, can_view_case
+from jointdesk.api import bp
+from jointdesk.api.openapi import openapi_document
+from jointdesk.auth import api_user
+from jointdesk.cases.services import case_dict, load_case, public_case_dict, ticket_dict
+from jointdesk.desk.services import ActionRefused, perform_action, queue_query
+from jointdesk.errors import ApiError
+from jointdesk.extensions import db, limiter
+from jointdesk.models import Provider, Ticket
+from jointdesk.policy.process import TICKET_STATUSES
+from jointdesk.windows.services import query_code_matches, submit_application
+from jointdesk.windows.validation import ValidationFailed, validate_application
+
+INTAKE_ROLES = ("clerk", "integration")
+MAX_PER_PAGE = 100
+
+
+def api_roles(*roles: str) -> Callable:
+    """Bearer token required; the token's user must hold one of these roles."""
+
+    def decorator(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            user = api_user()
+            if user is None:
+                raise ApiError(401, "unauthorized", _("A valid bearer token is required."))
+            if roles and user.role not in roles:
+                raise ApiError(403, "forbidden", _("Your role may not do this."))
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def json_body() -> dict:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ApiError(400, "bad_request", _("The request body must be a JSON object."))
+    return data
+
+
+def _intake(data: dict, default_channel: str):
+    try:
+        application = validate_application(data, default_channel=default_channel)
+        case, code = submit_application(application, g.api_user)
+    except ValidationFailed as exc:
+        raise ApiError(
+            422, "invalid", _("The application has errors; see the fields."), exc.fields
+        ) from exc
+    body = case_dict(case, g.api_user)
+    body["query_code"] = code
+    return jsonify(body), 201, {"Location": f"/api/v1/cases/{case.reference}"}
+
+
+@bp.post("/cases")
+@api_roles(*INTAKE_ROLES)
+def create_case():
+    """One combined application → a case with one ticket per service, fanned out."""
+    data = json_body()
+    if data.get("channel") == "approval_system":
+        raise ApiError(
+            422,
+            "invalid",
+            _("The application has errors; see the fields."),
+            {"channel": _("Projects from the approval system use their own endpoint.")},
+        )
+    return _intake(data, "window")
+
+
+@bp.post("/integrations/approval-system/projects")
+@api_roles("integration")
+def approval_system_project():
+    """A project pushed by the approval system: no application, no materials, one step."""
+    data = json_body()
+    data["channel"] = "approval_system"
+    data.setdefault("materials", [])
+    return _intake(data, "approval_system")
+
+
+@bp.get("/cases/<reference>")
+@api_roles()
+def get_case(reference: str):
+    """The aggregated case view, for anyone on the case."""
+    case = load_case(reference)
+    if case is None or not can_view_case(g.api_user, case):
+        raise ApiError(404, "not_found", _("No such case."))
+    return jsonify(case_dict(case, g.api_user))
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(
+            400, "bad_request", _("Invalid query parameter."), {name: _("Must be a whole number.")}
+        ) from None
+    if not low <= value <= high:
+        raise ApiError(
+            400,
+            "bad_request",
+            _("Invalid query parameter."),
+            {name: _("Must be between %(low)d and %(high)d.", low=low, high=high)},
+        )
+    return value
+
+
+@bp.get("/providers/<code>/tickets")
+@api_roles("staff", "supervisor", "admin")
+def provider_tickets(code: str):
+    """A provider's queue, oldest due first; ``status``, ``overdue``, ``page``, ``per_page``."""
+    provider = db.session.execute(
+        db.select(Provider).where(Provider.code == code)
+    ).scalar_one_or_none()
+    if provider is None:
+        raise ApiError(404, "not_found", _("No such provider."))
+    if not can_read_queue(g.api_user, provider.id):
+        raise ApiError(403, "forbidden", _("You may only see your own provider's queue."))
+    status = request.args.get("status") or None
+    if status is not None and status not in TICKET_STATUSES:
+        raise ApiError(
+            400, "bad_request", _("Invalid query parameter."), {"status": _("Unknown status.")}
+        )
+    overdue_raw = request.args.get("overdue")
+    overdue = None
+    if overdue_raw not in (None, ""):
+        if overdue_raw.lower() not in ("true", "false", "1", "0"):
+            raise ApiError(
+                400, "bad_request", _("Invalid query parameter."), {"overdue": _("Use true or false.")}
+            )
+        overdue = overdue_raw.lower() in ("true", "1")
+    page = _int_arg("page", 1, 1, 1_000_000)
+    per_page = _int_arg("per_page", 20, 1, MAX_PER_PAGE)
+    result = db.paginate(
+        queue_query(provider.id, status=status, overdue=overdue),
+        page=page,
+        per_page=per_page,
+        error_out=False,
+    )
+    return jsonify(
+        {
+            "items": [ticket_dict(t) for t in result.items],
+            "total": result.total,
+            "page": page,
+            "per_page": per_page,
+        }
+    )
+
+
+@bp.post("/tickets/<int:ticket_id>/actions")
+@api_roles("staff")
+def ticket_action(ticket_id: int):
+    """One action on a ticket by its provider's staff; 409 when its state does not allow it."""
+    data = json_body()
+    ticket = db.session.get(Ticket, ticket_id)
+    if ticket is None or not can_act_on_ticket(g.api_user, ticket):
+        raise ApiError(404, "not_found", _("No such ticket in your queue."))
+    fields = {}
+    action = data.get("action")
+    if not isinstance(action, str):
+        fields["action"] = _("This field is required.")
+    for key in ("reason", "representative"):
+        if data.get(key) is not None and not isinstance(data.get(key), str):
+            fields[key] = _("Must be text.")
+    version = data.get("version")
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+        fields["version"] = _("Must be a whole number.")
+    if fields:
+        raise ApiError(422, "invalid", _("The request has errors; see the fields."), fields)
+    try:
+        perform_action(
+            ticket,
+            action,
+            g.api_user,
+            reason=data.get("reason"),
+            representative=data.get("representative"),
+            expected_version=version,
+        )
+    except ActionRefused as exc:
+        raise ApiError(exc.status, exc.code, exc.message, exc.fields) from exc
+    return jsonify(ticket_dict(ticket))
+
+
+def public_limit() -> str:
+    """Look-ups per client, shared by the public page and this endpoint."""
+    return current_app.config["JOINTDESK_PUBLIC_LOOKUP_LIMIT"]
+
+
+public_lookup_limit = limiter.shared_limit(public_limit, scope="public-lookup")
+
+
+@bp.get("/public/cases/<reference>")
+@public_lookup_limit
+def public_case(reference: str):
+    """Public: progress for the applicant, by reference and query code. Rate-limited."""
+    code = request.args.get("code", "")
+    case = load_case(reference[:32]) if len(reference) <= 32 else None
+    if not query_code_matches(case, reference, code[:32]):
+        raise ApiError(404, "not_found", _("No case matches this reference and query code."))
+    return jsonify(public_case_dict(case))
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """The machine-readable description of this API."""
+    return jsonify(openapi_document())

@@ -1,0 +1,98 @@
+"""Sign in and out, language choice, and the home page that sends each role to its work."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired, Length
+
+from jointdesk import LOCALES, audit
+from jointdesk.auth import verify_password
+from jointdesk.extensions import db, limiter
+from jointdesk.models import User
+
+bp = Blueprint("auth", __name__)
+
+HOME_BY_ROLE = {
+    "clerk": "windows.new_application",
+    "staff": "desk.queue",
+    "supervisor": "cases.search",
+    "admin": "admin.routing",
+    "integration": "cases.public_status",
+}
+
+
+class LoginForm(FlaskForm):
+    username = StringField(_l("Username"), validators=[DataRequired(), Length(max=64)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=256)])
+
+
+class PostForm(FlaskForm):
+    """A form with nothing but its CSRF token, for buttons that change state."""
+
+
+def _login_limit() -> str:
+    return current_app.config["JOINTDESK_LOGIN_LIMIT"]
+
+
+def _safe_next(target: str | None) -> str | None:
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
+
+
+@bp.route("/")
+def home():
+    """Each role starts where its work is; the public start at the status look-up."""
+    if not current_user.is_authenticated:
+        return redirect(url_for("cases.public_status"))
+    return redirect(url_for(HOME_BY_ROLE.get(current_user.role, "cases.public_status")))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def login():
+    """Sign in with username and password; the same message for any wrong pair."""
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = db.session.execute(
+            db.select(User).where(User.username == form.username.data.strip())
+        ).scalar_one_or_none()
+        if verify_password(user, form.password.data):
+            login_user(user)
+            session.permanent = False
+            audit.record("login", actor=user)
+            db.session.commit()
+            return redirect(_safe_next(request.args.get("next")) or url_for("auth.home"))
+        audit.record("login_failed", detail={"username": form.username.data.strip()[:64]})
+        db.session.commit()
+        flash(_("Wrong username or password."), "error")
+    return render_template("auth/login.html", form=form)
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    """Sign out (a POST with the CSRF token, so no other site can sign you out)."""
+    form = PostForm()
+    if form.validate_on_submit():
+        logout_user()
+    return redirect(url_for("auth.login"))
+
+
+@bp.post("/lang/<code>")
+def set_language(code: str):
+    """Switch the interface language for this browser session."""
+    form = PostForm()
+    if form.validate_on_submit() and code in LOCALES:
+        session["lang"] = code
+    return redirect(_safe_next(request.form.get("next")) or url_for("auth.home"))

@@ -1,0 +1,1 @@
+"""The aggregated case view and the applicant's public status page."""

@@ -1,0 +1,146 @@
+"""One case, as each kind of reader may see it: the same dicts feed the API and the pages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy.orm import selectinload
+
+from jointdesk.desk.services import is_overdue
+from jointdesk.extensions import db
+from jointdesk.models import Case, Event, Ticket, User
+from jointdesk.models.types import utcnow
+from jointdesk.policy.identity import mask_id_number, mask_name, mask_phone
+from jointdesk.policy.process import allowed_actions, case_status
+
+
+def iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(ZoneInfo(current_app.config["JOINTDESK_TIMEZONE"])).isoformat()
+
+
+def load_case(reference: str) -> Case | None:
+    return db.session.execute(
+        db.select(Case)
+        .where(Case.reference == reference)
+        .options(
+            selectinload(Case.tickets).selectinload(Ticket.steps),
+            selectinload(Case.tickets).selectinload(Ticket.provider),
+            selectinload(Case.tickets).selectinload(Ticket.representative),
+            selectinload(Case.materials),
+            selectinload(Case.district),
+        )
+    ).scalar_one_or_none()
+
+
+def ticket_dict(ticket: Ticket, now: datetime | None = None, *, public: bool = False) -> dict:
+    steps = [
+        {
+            "name": s.name,
+            "started_at": iso(s.started_at),
+            "due_at": iso(s.due_at),
+            "completed_at": iso(s.completed_at),
+        }
+        for s in ticket.steps
+    ]
+    rep = ticket.representative
+    data = {
+        "id": ticket.id,
+        "service": ticket.service_code,
+        "provider": ticket.provider.code,
+        "provider_name": ticket.provider.name,
+        "provider_phone": ticket.provider.phone,
+        "status": ticket.status,
+        "steps": steps,
+        "permits": [],
+        "fee": None,
+        "representative": ({"name": rep.label} if rep else None),
+        "created_at": iso(ticket.created_at),
+        "queued_at": iso(ticket.queued_at),
+        "closed_at": iso(ticket.closed_at),
+        "due_at": iso(ticket.due_at),
+        "overdue": is_overdue(ticket, now),
+    }
+    if not public:
+        data.update(
+            {
+                "case": ticket.case.reference,
+                "version": ticket.version,
+                "return_reason": ticket.return_reason,
+                "suspend_reason": ticket.suspend_reason,
+                "allowed_actions": allowed_actions(ticket.status, [s.name for s in ticket.steps]),
+            }
+        )
+        if rep:
+            data["representative"]["username"] = rep.username
+    elif ticket.status == "returned":
+        data["return_reason"] = ticket.return_reason
+    return data
+
+
+def case_events(case: Case) -> list[dict]:
+    rows = db.session.execute(
+        db.select(Event).where(Event.case_id == case.id).order_by(Event.created_at, Event.id)
+    ).scalars()
+    services = {t.id: t.service_code for t in case.tickets}
+    return [
+        {
+            "at": iso(ev.created_at),
+            "actor": ev.actor,
+            "action": ev.action,
+            "ticket_id": ev.ticket_id,
+            "service": services.get(ev.ticket_id),
+            "detail": ev.detail,
+        }
+        for ev in rows
+    ]
+
+
+def case_dict(case: Case, viewer: User) -> dict:
+    """The one aggregated view. Phone whole for the people who call the applicant."""
+    now = utcnow()
+    show_phone = viewer.role in ("clerk", "staff")
+    return {
+        "reference": case.reference,
+        "status": case_status(t.status for t in case.tickets),
+        "channel": case.channel,
+        "created_at": iso(case.created_at),
+        "applicant": {
+            "kind": case.applicant_kind,
+            "name": case.applicant_name,
+            "id_number": mask_id_number(case.applicant_id_number),
+            "phone": case.applicant_phone if show_phone else mask_phone(case.applicant_phone),
+        },
+        "address": {"district": case.district.name, "detail": case.address_detail},
+        "project": {
+            "approval_system_code": case.approval_system_code,
+            "low_risk": case.low_risk,
+            "external_works": case.external_works,
+            "pipeline_length_m": case.pipeline_length_m,
+            "supporting_fee_paid": case.supporting_fee_paid,
+        },
+        "materials": [
+            {"kind": m.kind, "provided": m.provided, "note": m.note} for m in case.materials
+        ],
+        "tickets": [ticket_dict(t, now) for t in case.tickets],
+        "events": case_events(case),
+    }
+
+
+def public_case_dict(case: Case) -> dict:
+    """What an applicant may see with reference and query code: progress, names masked."""
+    now = utcnow()
+    return {
+        "reference": case.reference,
+        "status": case_status(t.status for t in case.tickets),
+        "created_at": iso(case.created_at),
+        "applicant": {
+            "name": mask_name(case.applicant_name, case.applicant_kind),
+            "phone": mask_phone(case.applicant_phone),
+        },
+        "address": {"district": case.district.name},
+        "tickets": [ticket_dict(t, now, public=True) for t in case.tickets],
+    }

@@ -1,0 +1,73 @@
+"""The case view for everyone on the case, case search, and the applicant's status page."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template, request
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import or_
+from wtforms import StringField
+from wtforms.validators import DataRequired, Length
+
+from jointdesk.access import can_view_case
+from jointdesk.api.views import public_limit
+from jointdesk.auth import roles_required
+from jointdesk.cases.services import case_dict, load_case, public_case_dict
+from jointdesk.extensions import db, limiter
+from jointdesk.models import Case, Ticket
+from jointdesk.policy.process import case_status
+from jointdesk.windows.services import query_code_matches
+
+bp = Blueprint("cases", __name__)
+
+
+class LookupForm(FlaskForm):
+    reference = StringField(_l("Case reference"), validators=[DataRequired(), Length(max=32)])
+    code = StringField(_l("Query code"), validators=[DataRequired(), Length(max=32)])
+
+
+@bp.route("/cases")
+@roles_required("clerk", "staff", "supervisor", "admin")
+def search():
+    """Recent cases, or those whose reference or applicant phone matches ``q``."""
+    q = (request.args.get("q") or "").strip()[:32]
+    query = db.select(Case).order_by(Case.created_at.desc()).limit(50)
+    if current_user.role == "staff":
+        query = query.where(
+            Case.id.in_(db.select(Ticket.case_id).where(Ticket.provider_id == current_user.provider_id))
+        )
+    if q:
+        query = query.where(or_(Case.reference == q.upper(), Case.applicant_phone == q))
+    cases = db.session.execute(query).scalars().all()
+    rows = [(c, case_status(t.status for t in c.tickets)) for c in cases]
+    return render_template("cases/search.html", rows=rows, q=q)
+
+
+@bp.route("/cases/<reference>")
+@roles_required("clerk", "staff", "supervisor", "admin")
+def view(reference: str):
+    """ONE case view: overall status, each service's ticket, the full timeline."""
+    case = load_case(reference)
+    if case is None or not can_view_case(current_user, case):
+        abort(404)
+    return render_template("cases/view.html", case=case, data=case_dict(case, current_user))
+
+
+@bp.route("/status", methods=["GET", "POST"])
+@limiter.shared_limit(public_limit, scope="public-lookup", methods=["POST"])
+def public_status():
+    """Public: the applicant enters reference and query code and sees each service's progress."""
+    form = LookupForm()
+    if request.method == "GET" and request.args.get("reference"):
+        form.reference.data = request.args["reference"]
+    result = None
+    not_found = False
+    if form.validate_on_submit():
+        reference = form.reference.data.strip().upper()
+        case = load_case(reference)
+        if query_code_matches(case, reference, form.code.data.strip()):
+            result = public_case_dict(case)
+        else:
+            not_found = True
+    return render_template("cases/public.html", form=form, result=result, not_found=not_found)

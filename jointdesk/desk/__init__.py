@@ -1,0 +1,1 @@
+"""Provider desks: staff work their provider's queue."""

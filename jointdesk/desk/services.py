@@ -1,0 +1,170 @@
+"""Ticket actions by provider staff: accept, connect, return, suspend, resume, assign."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask_babel import gettext as _
+from sqlalchemy import case as sql_case
+from sqlalchemy import or_
+from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.exc import StaleDataError
+
+from jointdesk import audit
+from jointdesk.extensions import db
+from jointdesk.models import Ticket, User
+from jointdesk.models.types import utcnow
+from jointdesk.policy.process import (
+    ACTIONS,
+    DISPATCHING,
+    OPEN,
+    RETURNED,
+    ActionNotAllowed,
+    next_status,
+    time_limits,
+)
+from jointdesk.workingtime import working_calendar
+
+MAX_REASON = 500
+
+
+class ActionRefused(Exception):
+    """A request to act on a ticket that cannot be carried out; ``status`` is the HTTP one."""
+
+    def __init__(self, status: int, code: str, message: str, fields: dict | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.fields = status, code, message, fields or {}
+
+
+def perform_action(
+    ticket: Ticket,
+    action: str,
+    actor: User,
+    *,
+    reason: str | None = None,
+    representative: str | None = None,
+    expected_version: int | None = None,
+) -> Ticket:
+    """Applies one action, atomically: two people acting at once, exactly one wins."""
+    if action not in ACTIONS:
+        raise ActionRefused(422, "invalid", _("Unknown action."), {"action": _("Unknown action.")})
+    reason = (reason or "").strip()
+    if len(reason) > MAX_REASON:
+        raise ActionRefused(
+            422, "invalid", _("Reason too long."), {"reason": _("At most %(n)d characters.", n=MAX_REASON)}
+        )
+    if action in ("return", "suspend") and not reason:
+        raise ActionRefused(
+            422, "invalid", _("A reason is required."), {"reason": _("A reason is required.")}
+        )
+    if expected_version is not None and expected_version != ticket.version:
+        raise _conflict()
+    steps = tuple(s.name for s in ticket.steps)
+    try:
+        new_status = next_status(ticket.status, action, steps, ticket.suspended_from)
+    except ActionNotAllowed as exc:
+        raise ActionRefused(
+            409, "not_allowed", _("This action is not allowed in the ticket's current state.")
+        ) from exc
+    detail: dict = {"from": ticket.status, "to": new_status}
+    if reason:
+        detail["reason"] = reason
+    now = utcnow()
+    if action == "assign":
+        rep = _representative(ticket, representative)
+        ticket.representative_id = rep.id
+        detail["representative"] = rep.username
+    elif action == "accept":
+        _advance_step(ticket, now)
+        if ticket.representative_id is None:
+            ticket.representative_id = actor.id
+            detail["representative"] = actor.username
+    elif action == "connect":
+        _advance_step(ticket, now)
+        ticket.closed_at = now
+    elif action == "return":
+        ticket.return_reason = reason
+        ticket.closed_at = now
+        ticket.step_due_at = None
+    elif action == "suspend":
+        ticket.suspended_from = ticket.status
+        ticket.suspend_reason = reason
+    elif action == "resume":
+        ticket.suspended_from = None
+        ticket.suspend_reason = None
+    ticket.status = new_status
+    audit.record(action, actor=actor, case_id=ticket.case_id, ticket_id=ticket.id, detail=detail)
+    try:
+        db.session.commit()
+    except StaleDataError as exc:
+        db.session.rollback()
+        raise _conflict() from exc
+    return ticket
+
+
+def _conflict() -> ActionRefused:
+    return ActionRefused(
+        409, "conflict", _("Someone else changed this ticket just now; reload it and try again.")
+    )
+
+
+def _advance_step(ticket: Ticket, now: datetime) -> None:
+    """Completes the current step and starts the next one with its own due time."""
+    current = next((s for s in ticket.steps if s.completed_at is None), None)
+    if current is None:
+        return
+    current.completed_at = now
+    following = next((s for s in ticket.steps if s.seq == current.seq + 1), None)
+    if following is None:
+        ticket.step_due_at = None
+        return
+    limits = time_limits(ticket.case.external_works)
+    following.started_at = now
+    following.due_at = working_calendar().add(now, limits.per_step_days)
+    ticket.step_due_at = following.due_at
+
+
+def _representative(ticket: Ticket, username: str | None) -> User:
+    user = None
+    if username:
+        user = db.session.execute(
+            db.select(User).where(User.username == username.strip())
+        ).scalar_one_or_none()
+    if user is None or user.role != "staff" or user.provider_id != ticket.provider_id or not user.active:
+        raise ActionRefused(
+            422,
+            "invalid",
+            _("Choose an active staff member of this provider."),
+            {"representative": _("Choose an active staff member of this provider.")},
+        )
+    return user
+
+
+def queue_query(provider_id: int, *, status: str | None = None, overdue: bool | None = None):
+    """A provider's tickets, oldest due first; open tickets before closed ones."""
+    now = utcnow()
+    query = (
+        db.select(Ticket)
+        .where(Ticket.provider_id == provider_id, Ticket.status != DISPATCHING)
+        .options(
+            selectinload(Ticket.case),
+            selectinload(Ticket.steps),
+            selectinload(Ticket.representative),
+        )
+    )
+    if status:
+        query = query.where(Ticket.status == status)
+    overdue_clause = or_(Ticket.due_at < now, Ticket.step_due_at < now)
+    if overdue is True:
+        query = query.where(Ticket.status.in_(OPEN), overdue_clause)
+    elif overdue is False:
+        query = query.where(~(Ticket.status.in_(OPEN) & overdue_clause))
+    is_closed = sql_case((Ticket.status.in_(["connected", RETURNED]), 1), else_=0)
+    return query.order_by(is_closed, Ticket.step_due_at.asc().nulls_last(), Ticket.due_at, Ticket.id)
+
+
+def is_overdue(ticket: Ticket, now: datetime | None = None) -> bool:
+    if ticket.status not in OPEN:
+        return False
+    now = now or utcnow()
+    return any(d is not None and d < now for d in (ticket.due_at, ticket.step_due_at))

@@ -1,0 +1,120 @@
+"""Provider desk: the queue of one provider, a ticket, and the actions on it."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, IntegerField, SelectField, StringField
+from wtforms.validators import Optional
+
+from jointdesk.access import can_act_on_ticket, can_read_queue
+from jointdesk.auth import roles_required
+from jointdesk.cases.services import ticket_dict
+from jointdesk.desk.services import ActionRefused, perform_action, queue_query
+from jointdesk.extensions import db
+from jointdesk.models import Provider, Ticket, User
+from jointdesk.policy.process import ACTIONS, TICKET_STATUSES
+
+bp = Blueprint("desk", __name__, url_prefix="/desk")
+PER_PAGE = 25
+
+
+class ActionForm(FlaskForm):
+    action = HiddenField()
+    version = IntegerField(validators=[Optional()])
+    reason = StringField(_l("Reason"))
+    representative = SelectField(_l("Representative"), validate_choice=False)
+
+
+@bp.route("/")
+@roles_required("staff", "supervisor", "admin")
+def queue():
+    """The queue, oldest due first, filtered by status and overdue."""
+    if current_user.role == "staff":
+        provider = current_user.provider
+    else:
+        code = request.args.get("provider")
+        provider = (
+            db.session.execute(db.select(Provider).where(Provider.code == code)).scalar_one_or_none()
+            if code
+            else db.session.execute(db.select(Provider).order_by(Provider.code)).scalars().first()
+        )
+    if provider is None or not can_read_queue(current_user, provider.id):
+        abort(404)
+    status = request.args.get("status") or None
+    if status not in TICKET_STATUSES:
+        status = None
+    overdue = {"1": True, "0": False}.get(request.args.get("overdue", ""))
+    page = request.args.get("page", 1, type=int) or 1
+    result = db.paginate(
+        queue_query(provider.id, status=status, overdue=overdue),
+        page=max(page, 1),
+        per_page=PER_PAGE,
+        error_out=False,
+    )
+    providers = []
+    if current_user.role != "staff":
+        providers = db.session.execute(db.select(Provider).order_by(Provider.code)).scalars().all()
+    return render_template(
+        "desk/queue.html",
+        provider=provider,
+        providers=providers,
+        tickets=[(t, ticket_dict(t)) for t in result.items],
+        pagination=result,
+        status=status,
+        overdue=request.args.get("overdue", ""),
+        statuses=TICKET_STATUSES,
+    )
+
+
+def _ticket_for_staff(ticket_id: int) -> Ticket:
+    ticket = db.session.get(Ticket, ticket_id)
+    if ticket is None or not can_act_on_ticket(current_user, ticket):
+        abort(404)
+    return ticket
+
+
+@bp.route("/tickets/<int:ticket_id>")
+@roles_required("staff")
+def ticket(ticket_id: int):
+    """One ticket of this provider, with the actions its state allows."""
+    t = _ticket_for_staff(ticket_id)
+    form = ActionForm()
+    colleagues = db.session.execute(
+        db.select(User)
+        .where(User.provider_id == t.provider_id, User.role == "staff", User.active.is_(True))
+        .order_by(User.username)
+    ).scalars()
+    form.representative.choices = [(u.username, u.label) for u in colleagues]
+    return render_template("desk/ticket.html", ticket=t, data=ticket_dict(t), form=form)
+
+
+@bp.post("/tickets/<int:ticket_id>/action")
+@roles_required("staff")
+def act(ticket_id: int):
+    """Carry out one action; a stale page or a state that forbids it gets a message."""
+    t = _ticket_for_staff(ticket_id)
+    form = ActionForm()
+    form.representative.choices = []
+    if not form.validate_on_submit() or form.action.data not in ACTIONS:
+        flash(_("The form expired or was incomplete; please try again."), "error")
+        return redirect(url_for("desk.ticket", ticket_id=ticket_id))
+    try:
+        perform_action(
+            t,
+            form.action.data,
+            current_user,
+            reason=form.reason.data,
+            representative=form.representative.data,
+            expected_version=form.version.data,
+        )
+    except ActionRefused as exc:
+        flash(exc.message, "error")
+        for message in exc.fields.values():
+            flash(message, "error")
+    else:
+        flash(_("Done."), "success")
+    return redirect(url_for("desk.ticket", ticket_id=ticket_id))

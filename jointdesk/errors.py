@@ -1,0 +1,71 @@
+"""Errors: JSON ``{"error": {...}}`` under /api, friendly pages elsewhere; never a bare 500."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, fields: dict | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.fields = status, code, message, fields or {}
+
+
+def error_response(status: int, code: str, message: str, fields: dict | None = None):
+    body = {"error": {"code": code, "message": message, "fields": fields or {}}}
+    response = jsonify(body)
+    response.status_code = status
+    if status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path == "/healthz"
+
+
+_HTTP_MESSAGES = {
+    400: ("bad_request", lambda: _("The request could not be understood.")),
+    401: ("unauthorized", lambda: _("Please sign in first.")),
+    403: ("forbidden", lambda: _("You are not allowed to do this.")),
+    404: ("not_found", lambda: _("Not found.")),
+    405: ("method_not_allowed", lambda: _("This method is not allowed here.")),
+    413: ("too_large", lambda: _("The request is too large.")),
+    415: ("unsupported_media_type", lambda: _("Send JSON.")),
+    429: ("rate_limited", lambda: _("Too many requests; please wait a moment and try again.")),
+}
+
+
+def init_errors(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError):
+        return error_response(exc.status, exc.code, exc.message, exc.fields)
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(exc: CSRFError):
+        message = _("The form expired or was not sent from this site; please try again.")
+        if _wants_json():
+            return error_response(400, "csrf", message)
+        return render_template("error.html", status=400, message=message), 400
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        code, message = _HTTP_MESSAGES.get(exc.code or 500, ("error", lambda: exc.description))
+        if _wants_json():
+            return error_response(exc.code or 500, code, str(message()))
+        return render_template("error.html", status=exc.code, message=message()), exc.code
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        message = _("Something went wrong on our side; it has been logged.")
+        if _wants_json():
+            return error_response(500, "internal", message)
+        return render_template("error.html", status=500, message=message), 500

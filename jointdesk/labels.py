@@ -1,0 +1,70 @@
+"""Human labels for the codes the policy uses, translated through Flask-Babel."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+SERVICE_LABELS = {
+    "water": _l("Water"),
+    "electricity": _l("Electricity"),
+    "gas": _l("Gas"),
+    "heat": _l("Heat"),
+}
+TICKET_STATUS_LABELS = {
+    "dispatching": _l("Dispatching"),
+    "queued": _l("Waiting to be accepted"),
+    "accepted": _l("Accepted, in progress"),
+    "suspended": _l("Suspended"),
+    "connected": _l("Connected"),
+    "returned": _l("Returned"),
+}
+CASE_STATUS_LABELS = {
+    "received": _l("Received"),
+    "in_progress": _l("In progress"),
+    "partially_connected": _l("Partially connected"),
+    "completed": _l("Completed"),
+    "returned": _l("Returned"),
+}
+CHANNEL_LABELS = {
+    "window": _l("Joint window"),
+    "online": _l("Online"),
+    "app": _l("Mobile app"),
+    "approval_system": _l("Approval system push"),
+}
+STEP_LABELS = {"accept": _l("Accept application"), "connect": _l("Inspect and connect")}
+ACTION_LABELS = {
+    "accept": _l("Accept"),
+    "connect": _l("Connected"),
+    "return": _l("Return"),
+    "suspend": _l("Suspend"),
+    "resume": _l("Resume"),
+    "assign": _l("Assign representative"),
+}
+EVENT_LABELS = {
+    "case_created": _l("Application received"),
+    "dispatched": _l("Delivered to the provider's queue"),
+    "accept": _l("Accepted"),
+    "connect": _l("Inspected and connected"),
+    "return": _l("Returned"),
+    "suspend": _l("Suspended"),
+    "resume": _l("Resumed"),
+    "assign": _l("Representative assigned"),
+    "route_changed": _l("Routing changed"),
+    "provider_created": _l("Provider added"),
+    "provider_updated": _l("Provider changed"),
+    "user_created": _l("User created"),
+    "login": _l("Signed in"),
+    "login_failed": _l("Failed sign-in"),
+}
+MATERIAL_LABELS = {"application_form": _l("Application form")}
+APPLICANT_KIND_LABELS = {"person": _l("Person"), "enterprise": _l("Enterprise")}
+ROLE_LABELS = {
+    "clerk": _l("Window clerk"),
+    "staff": _l("Provider staff"),
+    "supervisor": _l("Supervisor"),
+    "admin": _l("Administrator"),
+}
+
+
+def service_label(code: str):
+    return SERVICE_LABELS.get(code, code)

@@ -1,0 +1,27 @@
+"""All models, imported here so that metadata and migrations see every table."""
+
+from jointdesk.models.case import Case, Material
+from jointdesk.models.event import Event
+from jointdesk.models.meta import Meta
+from jointdesk.models.outbox import OutboxMessage
+from jointdesk.models.reference import District, Provider, Route, Service, queue_name_for
+from jointdesk.models.ticket import Step, Ticket
+from jointdesk.models.user import ROLES, ApiToken, User
+
+__all__ = [
+    "ROLES",
+    "ApiToken",
+    "Case",
+    "District",
+    "Event",
+    "Material",
+    "Meta",
+    "OutboxMessage",
+    "Provider",
+    "Route",
+    "Service",
+    "Step",
+    "Ticket",
+    "User",
+    "queue_name_for",
+]

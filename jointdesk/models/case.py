@@ -1,0 +1,53 @@
+"""A combined application (联办申请) and its materials."""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from jointdesk.extensions import db
+from jointdesk.models.reference import District
+from jointdesk.models.types import UTCDateTime, utcnow
+
+
+class Case(db.Model):
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(32), unique=True)
+    query_code_hash: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(20))
+    applicant_kind: Mapped[str] = mapped_column(String(20))
+    applicant_name: Mapped[str] = mapped_column(String(100))
+    applicant_id_number: Mapped[str] = mapped_column(String(18))
+    applicant_phone: Mapped[str] = mapped_column(String(11))
+    district_id: Mapped[int] = mapped_column(ForeignKey("districts.id"))
+    address_detail: Mapped[str] = mapped_column(String(200))
+    approval_system_code: Mapped[str | None] = mapped_column(String(64), index=True)
+    low_risk: Mapped[bool] = mapped_column(Boolean, default=False)
+    external_works: Mapped[bool] = mapped_column(Boolean, default=False)
+    pipeline_length_m: Mapped[float | None] = mapped_column(Float)
+    supporting_fee_paid: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    district: Mapped[District] = relationship()
+    tickets: Mapped[list[Ticket]] = relationship(  # noqa: F821
+        back_populates="case", order_by="Ticket.id"
+    )
+    materials: Mapped[list[Material]] = relationship(
+        back_populates="case", order_by="Material.id", cascade="all, delete-orphan"
+    )
+
+
+class Material(db.Model):
+    __tablename__ = "materials"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    provided: Mapped[bool] = mapped_column(Boolean, default=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    sort_order: Mapped[int] = mapped_column(Integer, default=0)
+
+    case: Mapped[Case] = relationship(back_populates="materials")

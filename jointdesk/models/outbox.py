@@ -1,0 +1,28 @@
+"""Transactional outbox: a row per message to publish, written with the data it is about.
+
+A row is done only when the task it carries has done its work (``done_at``), not when it was
+published, so a message lost in the broker or in a killed worker is published again.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from jointdesk.extensions import db
+from jointdesk.models.types import UTCDateTime, utcnow
+
+
+class OutboxMessage(db.Model):
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    task: Mapped[str] = mapped_column(String(80))
+    queue: Mapped[str] = mapped_column(String(80))
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at = mapped_column(UTCDateTime, default=utcnow)
+    published_at = mapped_column(UTCDateTime, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    done_at = mapped_column(UTCDateTime, nullable=True, index=True)

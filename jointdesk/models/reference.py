@@ -1,0 +1,69 @@
+"""Reference data: services, districts, providers and the routing table."""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from jointdesk.extensions import db
+from jointdesk.models.types import UTCDateTime, utcnow
+
+
+class Service(db.Model):
+    __tablename__ = "services"
+
+    code: Mapped[str] = mapped_column(String(20), primary_key=True)
+    name: Mapped[str] = mapped_column(String(20))
+    sort_order: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class District(db.Model):
+    __tablename__ = "districts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    division_code: Mapped[str | None] = mapped_column(String(6))
+    name: Mapped[str] = mapped_column(String(40), unique=True)
+    kind: Mapped[str] = mapped_column(String(60))
+    sort_order: Mapped[int] = mapped_column(Integer, default=0)
+
+
+QUEUE_PREFIX = "provider."
+
+
+class Provider(db.Model):
+    """A utility company (or one branch of it) that works tickets from its own queue."""
+
+    __tablename__ = "providers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    channel: Mapped[str] = mapped_column(String(20), default="desk")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def queue_name(self) -> str:
+        return queue_name_for(self.code)
+
+
+def queue_name_for(provider_code: str) -> str:
+    """The Celery queue of one provider; the one place queue names are made."""
+    return f"{QUEUE_PREFIX}{provider_code}"
+
+
+class Route(db.Model):
+    """Routing table row: (service, district) is served by exactly one provider."""
+
+    __tablename__ = "routes"
+    __table_args__ = (UniqueConstraint("service_code", "district_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_code: Mapped[str] = mapped_column(ForeignKey("services.code"))
+    district_id: Mapped[int] = mapped_column(ForeignKey("districts.id"))
+    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id"))
+    updated_at = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    provider: Mapped[Provider] = relationship()
+    district: Mapped[District] = relationship()

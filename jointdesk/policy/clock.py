@@ -1,0 +1,123 @@
+"""Working time on the official Chinese calendar.
+
+One working day is the office hours of one working day (default 09:00-12:00 and 13:00-17:00,
+seven hours), so half a working day is half of that. Working days follow the official calendar
+(statutory holidays off, adjusted weekend working days on) as published in ``chinesecalendar``,
+with administrator overrides for any date taking precedence. A year the library does not know
+falls back to Monday-Friday and every date in it is *provisional* until an override covers it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import chinese_calendar
+
+_HOURS_RE = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
+MAX_SCAN_DAYS = 3700  # ten years: no real limit goes that far; guards against a calendar of no days
+
+
+@dataclass(frozen=True)
+class OfficeHours:
+    intervals: tuple[tuple[time, time], ...]
+
+    @classmethod
+    def parse(cls, text: str) -> OfficeHours:
+        """``"09:00-12:00,13:00-17:00"``: ascending, non-overlapping intervals."""
+        intervals: list[tuple[time, time]] = []
+        for part in text.split(","):
+            m = _HOURS_RE.match(part.strip())
+            if not m:
+                raise ValueError(f"office hours must look like 09:00-12:00, got {part!r}")
+            start = time(int(m[1]), int(m[2]))
+            end = time(int(m[3]), int(m[4]))
+            if end <= start or (intervals and start < intervals[-1][1]):
+                raise ValueError(f"office hours must ascend without overlap: {text!r}")
+            intervals.append((start, end))
+        if not intervals:
+            raise ValueError("office hours are empty")
+        return cls(tuple(intervals))
+
+    @property
+    def day_seconds(self) -> int:
+        return sum(
+            (datetime.combine(date.min, e) - datetime.combine(date.min, s)).seconds
+            for s, e in self.intervals
+        )
+
+
+def library_knows(day: date) -> bool:
+    """Whether the maintained holiday library has the official schedule for this date's year."""
+    try:
+        chinese_calendar.is_workday(day)
+    except NotImplementedError:
+        return False
+    return True
+
+
+@dataclass
+class WorkingCalendar:
+    tz: ZoneInfo
+    hours: OfficeHours
+    overrides: Mapping[date, bool] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(
+        cls, timezone: str, office_hours: str, overrides: Mapping[date, bool] | None = None
+    ) -> WorkingCalendar:
+        return cls(ZoneInfo(timezone), OfficeHours.parse(office_hours), dict(overrides or {}))
+
+    def is_working_day(self, day: date) -> bool:
+        if day in self.overrides:
+            return self.overrides[day]
+        try:
+            return bool(chinese_calendar.is_workday(day))
+        except NotImplementedError:
+            return day.weekday() < 5
+
+    def is_provisional(self, day: date) -> bool:
+        """True where the answer is a weekends-only guess: no official data and no override."""
+        return day not in self.overrides and not library_knows(day)
+
+    def _windows(self, start: datetime):
+        """Office-hour windows (local datetimes) from ``start`` on, clipped to it."""
+        local = start.astimezone(self.tz)
+        day = local.date()
+        for _ in range(MAX_SCAN_DAYS):
+            if self.is_working_day(day):
+                for s, e in self.hours.intervals:
+                    open_ = datetime.combine(day, s, self.tz)
+                    close = datetime.combine(day, e, self.tz)
+                    begin = max(open_, local)
+                    if begin < close:
+                        yield begin, close
+            day += timedelta(days=1)
+        raise RuntimeError("no working time within ten years: check the calendar overrides")
+
+    def add(self, start: datetime, days: float) -> datetime:
+        """The moment ``days`` working days after ``start`` (UTC). Starts at the next opening."""
+        if start.tzinfo is None:
+            raise ValueError("start must carry its UTC offset")
+        if days < 0:
+            raise ValueError("days must not be negative")
+        remaining = round(days * self.hours.day_seconds)
+        for begin, close in self._windows(start):
+            available = int((close - begin).total_seconds())
+            if remaining <= available:
+                return (begin + timedelta(seconds=remaining)).astimezone(UTC)
+            remaining -= available
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def provisional_between(self, start: datetime, end: datetime) -> bool:
+        """Whether any date from start to end (local) is a provisional guess."""
+        day = start.astimezone(self.tz).date()
+        last = end.astimezone(self.tz).date()
+        while day <= last:
+            if self.is_provisional(day):
+                return True
+            day += timedelta(days=1)
+        return False

@@ -1,0 +1,1 @@
+"""Routing of tickets to providers, and the outbox that carries them to provider queues."""

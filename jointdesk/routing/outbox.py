@@ -1,0 +1,144 @@
+"""The transactional outbox and its relay.
+
+Intake writes one outbox row per ticket in the same transaction as the case. Right after the
+commit the rows are published to the providers' Celery queues, so fan-out takes milliseconds.
+A row stays open until the delivery task has done its work, so the relay (run by beat) publishes
+again whatever the broker or a worker lost: while the broker is down, after a worker was killed
+mid-task, after Redis restarted empty. Delivery is idempotent, so a duplicate costs nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import or_, update
+
+from jointdesk import audit
+from jointdesk.extensions import db
+from jointdesk.models import OutboxMessage, Ticket
+from jointdesk.models.types import utcnow
+from jointdesk.policy.process import DISPATCHING, QUEUED
+
+DELIVER_TASK = "jointdesk.deliver_ticket"
+MAX_BACKOFF_SECONDS = 3600
+log = logging.getLogger(__name__)
+
+
+def add_delivery(ticket: Ticket) -> OutboxMessage:
+    """Queues the hand-over of a ticket to its provider; flushed with the caller's transaction."""
+    msg = OutboxMessage(
+        ticket_id=ticket.id,
+        task=DELIVER_TASK,
+        queue=ticket.provider.queue_name,
+        payload={},
+    )
+    db.session.add(msg)
+    return msg
+
+
+def _send(msg: OutboxMessage) -> None:
+    celery = current_app.extensions["celery"]
+    celery.send_task(msg.task, args=[msg.id], queue=msg.queue, retry=False)
+
+
+def publish(message_ids: list[int]) -> int:
+    """Publishes these rows now (after the commit that wrote them); returns how many went out.
+
+    A failure is recorded on the row and left to the relay: the caller's work is already safe.
+    """
+    if not message_ids:
+        return 0
+    rows = db.session.execute(
+        db.select(OutboxMessage).where(
+            OutboxMessage.id.in_(message_ids), OutboxMessage.done_at.is_(None)
+        )
+    ).scalars()
+    return _publish_rows(list(rows))
+
+
+def _publish_rows(rows: list[OutboxMessage]) -> int:
+    sent = 0
+    for msg in rows:
+        msg.attempts += 1
+        try:
+            _send(msg)
+        except Exception as exc:  # broker down or unreachable: the relay will try again
+            msg.last_error = f"{type(exc).__name__}: {exc}"[:500]
+            log.warning("outbox %s not published (%s); the relay will retry", msg.id, msg.last_error)
+            # one failure means the broker is away: leave the rest to the relay too
+            break
+        msg.published_at = utcnow()
+        msg.last_error = None
+        sent += 1
+    db.session.commit()
+    return sent
+
+
+def relay(limit: int = 500) -> int:
+    """Publishes every open row that was never published or whose delivery was lost."""
+    now = utcnow()
+    base = current_app.config["JOINTDESK_OUTBOX_REDELIVER_SECONDS"]
+    query = (
+        db.select(OutboxMessage)
+        .where(
+            OutboxMessage.done_at.is_(None),
+            or_(
+                OutboxMessage.published_at.is_(None),
+                OutboxMessage.published_at < now - timedelta(seconds=base),
+            ),
+        )
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    due = []
+    for msg in db.session.execute(query).scalars():
+        if msg.published_at is not None:
+            # republish with exponential backoff, so a provider whose workers are away for a day
+            # does not find its queue flooded with copies
+            wait = min(base * 2 ** max(msg.attempts - 1, 0), MAX_BACKOFF_SECONDS)
+            if msg.published_at > now - timedelta(seconds=wait):
+                continue
+        due.append(msg)
+    if not due:
+        db.session.commit()
+        return 0
+    return _publish_rows(due)
+
+
+def deliver(message_id: int) -> str:
+    """Hands a ticket to its provider's desk. Idempotent: safe to run twice or after a crash."""
+    msg = db.session.get(OutboxMessage, message_id)
+    if msg is None or msg.done_at is not None:
+        db.session.rollback()
+        return "already-done"
+    delay = current_app.config.get("JOINTDESK_FAULT_DELIVERY_DELAY") or 0
+    now = utcnow()
+    # the conditional UPDATE is the idempotency guard: only one delivery moves the ticket
+    moved = db.session.execute(
+        update(Ticket)
+        .where(Ticket.id == msg.ticket_id, Ticket.status == DISPATCHING)
+        .values(status=QUEUED, queued_at=now, version=Ticket.version + 1)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if delay:
+        time.sleep(delay)  # fault injection: the crash tests kill the worker here
+    if moved:
+        ticket = db.session.get(Ticket, msg.ticket_id)
+        audit.record(
+            "dispatched",
+            case_id=ticket.case_id,
+            ticket_id=ticket.id,
+            detail={"provider": ticket.provider.code, "queue": msg.queue},
+        )
+    db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id, OutboxMessage.done_at.is_(None))
+        .values(done_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return "delivered" if moved else "duplicate"

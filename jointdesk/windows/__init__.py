@@ -1,0 +1,1 @@
+"""The joint window: intake of one combined application."""

@@ -1,0 +1,108 @@
+"""The one application form of the joint window."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, RadioField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from jointdesk.labels import APPLICANT_KIND_LABELS, SERVICE_LABELS
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class ApplicationForm(FlaskForm):
+    """Field checks live in ``validation.py``, shared with the API; this form renders and
+    carries the CSRF token."""
+
+    applicant_kind = RadioField(
+        _l("Applicant"),
+        choices=list(APPLICANT_KIND_LABELS.items()),
+        default="person",
+        validate_choice=False,
+    )
+    applicant_name = StringField(_l("Name / enterprise name"))
+    id_number = StringField(_l("ID number / unified social credit code"))
+    phone = StringField(_l("Mobile phone"))
+    district = SelectField(_l("District or county"), validate_choice=False)
+    address_detail = StringField(_l("Detailed address"))
+    services = MultiCheckboxField(
+        _l("Services wanted"), choices=list(SERVICE_LABELS.items()), validate_choice=False
+    )
+    approval_system_code = StringField(_l("Approval-system project code (if any)"))
+    low_risk = BooleanField(_l("Low-risk simple social-investment project"))
+    external_works = BooleanField(_l("External line works needed"))
+    pipeline_length_m = StringField(_l("Pipeline length (metres)"))
+    supporting_fee_paid = BooleanField(_l("Special supporting fee already paid"))
+    form_provided = BooleanField(_l("Application form received"), default=True)
+    form_note = TextAreaField(_l("If missing (容缺): when it will be handed over"))
+
+    # dotted API path → form field, so the shared validator's messages land on the right field
+    FIELD_FOR_PATH = {
+        "applicant.kind": "applicant_kind",
+        "applicant.name": "applicant_name",
+        "applicant.id_number": "id_number",
+        "applicant.phone": "phone",
+        "address.district": "district",
+        "address.detail": "address_detail",
+        "services": "services",
+        "project.approval_system_code": "approval_system_code",
+        "project.low_risk": "low_risk",
+        "project.external_works": "external_works",
+        "project.pipeline_length_m": "pipeline_length_m",
+        "project.supporting_fee_paid": "supporting_fee_paid",
+        "materials": "form_provided",
+        "materials.0.note": "form_note",
+        "materials.0.provided": "form_provided",
+    }
+
+    def payload(self) -> dict:
+        """The form's data in the API's shape."""
+        length_text = (self.pipeline_length_m.data or "").strip()
+        length: object = None
+        if length_text:
+            try:
+                length = float(length_text)
+            except ValueError:
+                length = length_text  # the validator reports it as not a number
+        return {
+            "channel": "window",
+            "applicant": {
+                "kind": self.applicant_kind.data,
+                "name": self.applicant_name.data,
+                "id_number": self.id_number.data,
+                "phone": self.phone.data,
+            },
+            "address": {"district": self.district.data, "detail": self.address_detail.data},
+            "services": list(self.services.data or []),
+            "project": {
+                "approval_system_code": self.approval_system_code.data or None,
+                "low_risk": bool(self.low_risk.data),
+                "external_works": bool(self.external_works.data),
+                "pipeline_length_m": length,
+                "supporting_fee_paid": bool(self.supporting_fee_paid.data),
+            },
+            "materials": [
+                {
+                    "kind": "application_form",
+                    "provided": bool(self.form_provided.data),
+                    "note": self.form_note.data or "",
+                }
+            ],
+        }
+
+    def attach_errors(self, fields: dict[str, str]) -> list[str]:
+        """Puts each message on its field; returns those that belong to no field."""
+        loose = []
+        for path, message in fields.items():
+            name = self.FIELD_FOR_PATH.get(path)
+            if name is None:
+                loose.append(message)
+                continue
+            field = getattr(self, name)
+            field.errors = [*list(field.errors or []), message]
+        return loose

@@ -1,0 +1,1 @@
+"""Celery workers: thin tasks that call JointDesk services. Start with ``jointdesk worker``."""

@@ -1,0 +1,70 @@
+"""The Celery app for workers and beat: ``celery -A worker.celery_app:celery worker``.
+
+A worker that consumes the ``jointdesk`` control queue also serves every active provider's
+queue, and looks for new providers every ``JOINTDESK_QUEUE_REFRESH_SECONDS``, so a provider
+added while the system runs is served without a restart. A worker started with explicit
+provider queues serves just those.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import bootsteps
+from celery.signals import worker_process_init
+
+from jointdesk import create_app
+from jointdesk.extensions import db
+
+flask_app = create_app()
+celery = flask_app.extensions["celery"]
+CONTROL_QUEUE = "jointdesk"
+log = logging.getLogger(__name__)
+
+import worker.tasks  # noqa: E402,F401  (registers the tasks)
+
+
+class ProviderQueues(bootsteps.StartStopStep):
+    """Consumes every active provider's queue, and new ones as they appear."""
+
+    requires = {"celery.worker.consumer.tasks:Tasks"}
+
+    def __init__(self, parent, **kwargs):
+        super().__init__(parent, **kwargs)
+        self.timer_ref = None
+
+    def start(self, c):
+        if CONTROL_QUEUE not in c.app.amqp.queues.consume_from:
+            return  # a dedicated worker: it serves only the queues it was started with
+        self.refresh(c)
+        interval = flask_app.config["JOINTDESK_QUEUE_REFRESH_SECONDS"]
+        self.timer_ref = c.timer.call_repeatedly(interval, self.refresh, (c,), priority=10)
+
+    def stop(self, c):
+        if self.timer_ref is not None:
+            self.timer_ref.cancel()
+            self.timer_ref = None
+
+    def refresh(self, c):
+        from jointdesk.routing.services import provider_queue_names
+
+        try:
+            with flask_app.app_context():
+                names = provider_queue_names()
+        except Exception:
+            log.exception("could not read the provider list; will try again")
+            return
+        for name in names:
+            if not c.task_consumer.consuming_from(name):
+                log.info("now consuming provider queue %s", name)
+                c.add_task_queue(name)
+
+
+celery.steps["consumer"].add(ProviderQueues)
+
+
+@worker_process_init.connect
+def _fresh_connections(**_kwargs) -> None:
+    """A forked pool process must not share the parent's database connections."""
+    with flask_app.app_context():
+        db.engine.dispose(close=False)

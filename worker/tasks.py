@@ -1,0 +1,19 @@
+"""Tasks are thin: they take primary keys and call the services that hold the logic."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from jointdesk.routing import outbox
+
+
+@shared_task(name=outbox.DELIVER_TASK, acks_late=True)
+def deliver_ticket(message_id: int) -> str:
+    """Hands one ticket to its provider's channel (outbox row ``message_id``)."""
+    return outbox.deliver(message_id)
+
+
+@shared_task(name="jointdesk.relay_outbox", ignore_result=True)
+def relay_outbox() -> int:
+    """Safety net: publishes outbox rows that were never published or got lost."""
+    return outbox.relay()
