@@ -16,6 +16,9 @@ except ImportError:  # pragma: no cover
     pass
 
 
+DEV_SECRET_KEY = "dev-only-not-secret"  # noqa: S105  (refused outside development)
+
+
 def env_str(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return value if value not in (None, "") else default
@@ -69,13 +72,16 @@ def build_settings() -> dict:
             "socket_connect_timeout": 2,
             "socket_timeout": 5,
         }
+        prefix = env_str("JOINTDESK_BROKER_KEY_PREFIX")
+        if prefix:  # lets several deployments (or test runs) share one Redis
+            transport_options["global_keyprefix"] = prefix
     ratelimit_storage = env_str("JOINTDESK_RATELIMIT_STORAGE_URL")
     if ratelimit_storage is None:
         ratelimit_storage = broker_url if broker_url.startswith("redis") else "memory://"
     secret = env_str("JOINTDESK_SECRET_KEY")
     development = env_bool("JOINTDESK_DEVELOPMENT", default=secret is None)
     return {
-        "SECRET_KEY": secret or "dev-only-not-secret",
+        "SECRET_KEY": secret or DEV_SECRET_KEY,
         "JOINTDESK_DEVELOPMENT": development,
         "JOINTDESK_INSTANCE_PATH": str(inst),
         "SQLALCHEMY_DATABASE_URI": database_url,

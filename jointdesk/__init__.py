@@ -42,7 +42,7 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the Flask app (and its Celery app, in ``app.extensions['celery']``)."""
-    from config import build_settings
+    from config import DEV_SECRET_KEY, build_settings
 
     app = Flask(__name__, instance_relative_config=False)
     app.config.update(build_settings())
@@ -50,7 +50,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.update(test_config)
     app.instance_path = app.config["JOINTDESK_INSTANCE_PATH"]
     os.makedirs(app.instance_path, exist_ok=True)
-    if not app.config["JOINTDESK_DEVELOPMENT"] and app.config["SECRET_KEY"] == "dev-only-not-secret":
+    if not app.config["JOINTDESK_DEVELOPMENT"] and app.config["SECRET_KEY"] == DEV_SECRET_KEY:
         raise RuntimeError("JOINTDESK_SECRET_KEY is required outside development")
 
     from jointdesk.logging_setup import configure_logging

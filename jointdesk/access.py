@@ -13,11 +13,14 @@ def can_view_case(user: User, case: Case) -> bool:
     if user.role in CASE_READERS:
         return True
     if user.role == "staff" and user.provider_id is not None:
-        return db.session.execute(
-            db.select(Ticket.id).where(
-                Ticket.case_id == case.id, Ticket.provider_id == user.provider_id
-            )
-        ).first() is not None
+        return (
+            db.session.execute(
+                db.select(Ticket.id).where(
+                    Ticket.case_id == case.id, Ticket.provider_id == user.provider_id
+                )
+            ).first()
+            is not None
+        )
     return False
 
 

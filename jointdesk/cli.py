@@ -95,7 +95,9 @@ def beat() -> None:
 
     os.execvp(
         sys.executable,
-        _celery_cmd("beat", "--loglevel", "INFO", "-s", str(instance_path() / "celerybeat-schedule")),
+        _celery_cmd(
+            "beat", "--loglevel", "INFO", "-s", str(instance_path() / "celerybeat-schedule")
+        ),
     )
 
 

@@ -75,7 +75,10 @@ def load_reference_data() -> dict[str, int]:
         if existing is not None:
             continue
         district = District(
-            division_code=row["code"] or None, name=row["name"], kind=row["kind"], sort_order=order
+            division_code=row["code"] or None,
+            name=row["name"],
+            kind=row["kind"].split(" (")[0].strip(),  # "functional zone (…)" → "functional zone"
+            sort_order=order,
         )
         db.session.add(district)
         db.session.flush()
@@ -90,7 +93,7 @@ def load_reference_data() -> dict[str, int]:
     return counts
 
 
-DEMO_PASSWORD_SUFFIX = "-demo-2026"
+DEMO_PASSWORD_SUFFIX = "-demo-2026"  # noqa: S105  (demo data, printed by `jointdesk demo`)
 DEMO_USERS = [
     ("clerk", "clerk", None, "窗口 王敏"),
     ("supervisor", "supervisor", None, "城管局 李强"),
@@ -104,7 +107,11 @@ DEMO_USERS = [
 
 
 def create_user(
-    username: str, role: str, password: str, provider_code: str | None = None, display_name: str = ""
+    username: str,
+    role: str,
+    password: str,
+    provider_code: str | None = None,
+    display_name: str = "",
 ) -> User:
     provider_id = None
     if provider_code:
@@ -168,10 +175,28 @@ def _demo_cases() -> None:
         for u in db.session.execute(db.select(User).where(User.role == "staff")).scalars()
     }
     samples = [
-        ("张建国", "410105", "19780312", "金水区", "花园路 12 号院 3 号楼", ["water", "electricity", "gas", "heat"], True, 120),
+        (
+            "张建国",
+            "410105",
+            "19780312",
+            "金水区",
+            "花园路 12 号院 3 号楼",
+            ["water", "electricity", "gas", "heat"],
+            True,
+            120,
+        ),
         ("李秀英", "410102", "19850721", "中原区", "建设路 88 号", ["water", "gas"], False, None),
         ("王海涛", "410184", "19900105", "新郑市", "中华北路 6 号", ["electricity"], True, 160),
-        ("赵丽", "410103", "19951230", "二七区", "大学路 45 号", ["water", "electricity", "heat"], False, None),
+        (
+            "赵丽",
+            "410103",
+            "19951230",
+            "二七区",
+            "大学路 45 号",
+            ["water", "electricity", "heat"],
+            False,
+            None,
+        ),
     ]
     plans = [["accept"], ["accept", "connect"], [], ["accept", "suspend"]]
     for (name, region, birth, district, detail, services, external, length), plan in zip(

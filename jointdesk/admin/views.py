@@ -41,9 +41,11 @@ def routing():
     """The routing table as a grid: one provider per service and district."""
     form = PostForm()
     services = db.session.execute(db.select(Service).order_by(Service.sort_order)).scalars().all()
-    districts = db.session.execute(
-        db.select(District).order_by(District.sort_order, District.id)
-    ).scalars().all()
+    districts = (
+        db.session.execute(db.select(District).order_by(District.sort_order, District.id))
+        .scalars()
+        .all()
+    )
     providers = db.session.execute(db.select(Provider).order_by(Provider.code)).scalars().all()
     provider_ids = {p.id for p in providers}
     if form.validate_on_submit():
@@ -89,7 +91,9 @@ def providers():
         if db.session.execute(db.select(Provider).where(Provider.code == code)).first():
             form.code.errors = [_("This code is taken.")]
         else:
-            provider = Provider(code=code, name=form.name.data.strip(), phone=form.phone.data or None)
+            provider = Provider(
+                code=code, name=form.name.data.strip(), phone=form.phone.data or None
+            )
             db.session.add(provider)
             db.session.flush()
             audit.record(

@@ -47,7 +47,10 @@ SCHEMAS = {
         "type": "object",
         "required": ["applicant", "address", "services"],
         "properties": {
-            "channel": {"enum": [c for c in CHANNELS if c != "approval_system"], "default": "window"},
+            "channel": {
+                "enum": [c for c in CHANNELS if c != "approval_system"],
+                "default": "window",
+            },
             "applicant": {
                 "type": "object",
                 "required": ["name", "id_number", "phone"],

@@ -139,7 +139,10 @@ def provider_tickets(code: str):
     if overdue_raw not in (None, ""):
         if overdue_raw.lower() not in ("true", "false", "1", "0"):
             raise ApiError(
-                400, "bad_request", _("Invalid query parameter."), {"overdue": _("Use true or false.")}
+                400,
+                "bad_request",
+                _("Invalid query parameter."),
+                {"overdue": _("Use true or false.")},
             )
         overdue = overdue_raw.lower() in ("true", "1")
     page = _int_arg("page", 1, 1, 1_000_000)

@@ -35,7 +35,9 @@ def search():
     query = db.select(Case).order_by(Case.created_at.desc()).limit(50)
     if current_user.role == "staff":
         query = query.where(
-            Case.id.in_(db.select(Ticket.case_id).where(Ticket.provider_id == current_user.provider_id))
+            Case.id.in_(
+                db.select(Ticket.case_id).where(Ticket.provider_id == current_user.provider_id)
+            )
         )
     if q:
         query = query.where(or_(Case.reference == q.upper(), Case.applicant_phone == q))

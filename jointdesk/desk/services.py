@@ -51,7 +51,10 @@ def perform_action(
     reason = (reason or "").strip()
     if len(reason) > MAX_REASON:
         raise ActionRefused(
-            422, "invalid", _("Reason too long."), {"reason": _("At most %(n)d characters.", n=MAX_REASON)}
+            422,
+            "invalid",
+            _("Reason too long."),
+            {"reason": _("At most %(n)d characters.", n=MAX_REASON)},
         )
     if action in ("return", "suspend") and not reason:
         raise ActionRefused(
@@ -130,7 +133,12 @@ def _representative(ticket: Ticket, username: str | None) -> User:
         user = db.session.execute(
             db.select(User).where(User.username == username.strip())
         ).scalar_one_or_none()
-    if user is None or user.role != "staff" or user.provider_id != ticket.provider_id or not user.active:
+    if (
+        user is None
+        or user.role != "staff"
+        or user.provider_id != ticket.provider_id
+        or not user.active
+    ):
         raise ActionRefused(
             422,
             "invalid",
@@ -160,7 +168,9 @@ def queue_query(provider_id: int, *, status: str | None = None, overdue: bool | 
     elif overdue is False:
         query = query.where(~(Ticket.status.in_(OPEN) & overdue_clause))
     is_closed = sql_case((Ticket.status.in_(["connected", RETURNED]), 1), else_=0)
-    return query.order_by(is_closed, Ticket.step_due_at.asc().nulls_last(), Ticket.due_at, Ticket.id)
+    return query.order_by(
+        is_closed, Ticket.step_due_at.asc().nulls_last(), Ticket.due_at, Ticket.id
+    )
 
 
 def is_overdue(ticket: Ticket, now: datetime | None = None) -> bool:

@@ -38,7 +38,9 @@ def queue():
     else:
         code = request.args.get("provider")
         provider = (
-            db.session.execute(db.select(Provider).where(Provider.code == code)).scalar_one_or_none()
+            db.session.execute(
+                db.select(Provider).where(Provider.code == code)
+            ).scalar_one_or_none()
             if code
             else db.session.execute(db.select(Provider).order_by(Provider.code)).scalars().first()
         )

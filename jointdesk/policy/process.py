@@ -77,9 +77,10 @@ def next_status(status: str, action: str, steps: Iterable[str], suspended_from: 
     steps = tuple(steps)
     if action == "accept" and status == QUEUED and STEP_ACCEPT in steps:
         return ACCEPTED
-    if action == "connect":
-        if status == ACCEPTED or (status == QUEUED and steps == (STEP_CONNECT,)):
-            return CONNECTED
+    if action == "connect" and (
+        status == ACCEPTED or (status == QUEUED and steps == (STEP_CONNECT,))
+    ):
+        return CONNECTED
     if action in ("return", "suspend") and status in (QUEUED, ACCEPTED):
         return RETURNED if action == "return" else SUSPENDED
     if action == "resume" and status == SUSPENDED:

@@ -67,7 +67,9 @@ def _publish_rows(rows: list[OutboxMessage]) -> int:
             _send(msg)
         except Exception as exc:  # broker down or unreachable: the relay will try again
             msg.last_error = f"{type(exc).__name__}: {exc}"[:500]
-            log.warning("outbox %s not published (%s); the relay will retry", msg.id, msg.last_error)
+            log.warning(
+                "outbox %s not published (%s); the relay will retry", msg.id, msg.last_error
+            )
             # one failure means the broker is away: leave the rest to the relay too
             break
         msg.published_at = utcnow()

@@ -144,7 +144,10 @@ def validate_application(data: Any, *, default_channel: str = "window") -> Appli
         project, "approval_system_code", "project.approval_system_code", MAX_CODE, required=False
     )
     if channel == "approval_system" and not code:
-        c.fail("project.approval_system_code", _("Required for a project pushed by the approval system."))
+        c.fail(
+            "project.approval_system_code",
+            _("Required for a project pushed by the approval system."),
+        )
     low_risk = c.boolean(project, "low_risk", "project.low_risk")
     external = c.boolean(project, "external_works", "project.external_works")
     supporting = c.boolean(project, "supporting_fee_paid", "project.supporting_fee_paid")
