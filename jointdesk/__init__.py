@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, request, session
+from flask_babel import refresh as flask_babel_refresh
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -15,17 +16,17 @@ from jointdesk.extensions import babel, csrf, db, limiter, login_manager, migrat
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 LOCALES = ("zh_CN", "en")
+# Babel parses zh_CN as zh_Hans_CN, so that is the name of the catalog folder
+BABEL_NAMES = {"zh_CN": "zh_Hans_CN", "en": "en"}
 log = logging.getLogger(__name__)
 
 
 def select_locale() -> str:
     """The user's chosen language; API clients may ask with Accept-Language; else Chinese."""
     chosen = session.get("lang") if request else None
-    if chosen in LOCALES:
-        return chosen
-    if request and request.path.startswith("/api/"):
-        return request.accept_languages.best_match(LOCALES, default="zh_CN") or "zh_CN"
-    return "zh_CN"
+    if chosen not in LOCALES and request and request.path.startswith("/api/"):
+        chosen = request.accept_languages.best_match(LOCALES, default="zh_CN")
+    return BABEL_NAMES.get(chosen or "zh_CN", "zh_Hans_CN")
 
 
 @event.listens_for(Engine, "connect")
@@ -64,6 +65,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         locale_selector=select_locale,
         default_translation_directories=str(PACKAGE_DIR / "translations"),
     )
+    # the locale is chosen per request, even where an app context outlives one (tests, CLI)
+    app.before_request(flask_babel_refresh)
     limiter.init_app(app)
     if not app.config["RATELIMIT_ENABLED"]:
         log.warning("rate limiting is OFF (JOINTDESK_RATELIMIT_ENABLED); only for load tests")

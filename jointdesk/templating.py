@@ -35,5 +35,5 @@ def init_templating(app: Flask) -> None:
         return {
             "L": labels,
             "post_form": PostForm(),
-            "current_locale": str(get_locale() or "zh_CN"),
+            "current_locale": "en" if str(get_locale() or "zh").startswith("en") else "zh_CN",
         }

@@ -95,9 +95,8 @@ def roles_required(*roles: str) -> Callable:
 
 
 def api_user() -> User | None:
-    """The user behind this API request's bearer token, if any (cached on ``g``)."""
-    if "api_user" not in g:
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        g.api_user = user_for_token(token.strip()) if scheme.lower() == "bearer" else None
+    """The user behind this request's bearer token, if any; also kept as ``g.api_user``."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    g.api_user = user_for_token(token.strip()) if scheme.lower() == "bearer" else None
     return g.api_user
