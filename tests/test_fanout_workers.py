@@ -9,10 +9,10 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from conftest import application_body
-from jointdesk.models import Event, OutboxMessage, Ticket
 from processes import RedisServer, Worker, wait_for
+
+from jointdesk.models import Event, OutboxMessage, Ticket
 
 pytestmark = pytest.mark.workers
 
