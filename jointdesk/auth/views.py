@@ -81,7 +81,8 @@ def login():
             session.permanent = False
             audit.record("login", actor=user)
             db.session.commit()
-            return redirect(_safe_next(request.args.get("next")) or url_for("auth.home"))
+            home = url_for(HOME_BY_ROLE.get(user.role, "cases.public_status"))
+            return redirect(_safe_next(request.args.get("next")) or home)
         audit.record("login_failed", detail={"username": form.username.data.strip()[:64]})
         db.session.commit()
         flash(_("Wrong username or password."), "error")

@@ -9,6 +9,7 @@ import qrcode
 from flask import Blueprint, abort, flash, redirect, render_template, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from qrcode.image.svg import SvgPathImage
 
 from jointdesk.auth import roles_required
 from jointdesk.cases.services import load_case
@@ -48,10 +49,11 @@ def new_application():
 
 
 def qr_data_uri(text: str) -> str:
-    image = qrcode.make(text, box_size=4, border=2)
+    """The QR code as an inline SVG (no imaging library needed, sharp when printed)."""
+    image = qrcode.make(text, image_factory=SvgPathImage, box_size=8, border=2)
     buf = io.BytesIO()
     image.save(buf)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
 @bp.route("/receipt/<reference>")
@@ -62,7 +64,10 @@ def receipt(reference: str):
     if case is None:
         abort(404)
     stored = session.get("receipt") or {}
-    code = stored.get("code") if stored.get("reference") == reference else None
+    code = None
+    if stored.get("reference") == reference:
+        code = stored["code"]
+        session.pop("receipt")  # shown once: the page can be printed, not reopened with the code
     status_url = url_for("cases.public_status", reference=reference, _external=True)
     return render_template(
         "windows/receipt.html", case=case, query_code=code, qr=qr_data_uri(status_url)
