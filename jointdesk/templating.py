@@ -34,6 +34,6 @@ def init_templating(app: Flask) -> None:
     def _globals():
         return {
             "L": labels,
-            "post_form": PostForm(),
+            "post_form": PostForm(formdata=None),  # only its CSRF token is used
             "current_locale": "en" if str(get_locale() or "zh").startswith("en") else "zh_CN",
         }
