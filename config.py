@@ -64,7 +64,7 @@ def build_settings() -> dict:
             "store_processed": False,
             "control_folder": str(broker_folder / "control"),
             # the filesystem transport polls; keep fan-out well under a second
-            "polling_interval": 0.1,
+            "polling_interval": 0.05,
         }
     elif broker_url.startswith("redis"):
         transport_options = {
@@ -96,6 +96,8 @@ def build_settings() -> dict:
         # how often the relay safety net runs (beat) and workers look for new provider queues
         "JOINTDESK_RELAY_INTERVAL": env_float("JOINTDESK_RELAY_INTERVAL", 5),
         "JOINTDESK_QUEUE_REFRESH_SECONDS": env_float("JOINTDESK_QUEUE_REFRESH_SECONDS", 5),
+        # reverse proxies in front of the app whose X-Forwarded-For is trusted (0: none)
+        "JOINTDESK_PROXY_COUNT": int(env_float("JOINTDESK_PROXY_COUNT", 0)),
         "RATELIMIT_ENABLED": env_bool("JOINTDESK_RATELIMIT_ENABLED", True),
         "RATELIMIT_STORAGE_URI": ratelimit_storage,
         "RATELIMIT_HEADERS_ENABLED": True,
@@ -121,7 +123,8 @@ def build_settings() -> dict:
             "task_default_queue": "jointdesk",
             "task_acks_late": True,
             "task_reject_on_worker_lost": True,
-            "worker_prefetch_multiplier": 1,
+            # tasks take milliseconds; a few in hand each keeps the pool busy (acks stay late)
+            "worker_prefetch_multiplier": 4,
             "worker_hijack_root_logger": False,
             "timezone": "UTC",
             "beat_schedule_filename": str(inst / "celerybeat-schedule"),

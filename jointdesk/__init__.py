@@ -50,6 +50,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     app.instance_path = app.config["JOINTDESK_INSTANCE_PATH"]
+    if app.config["JOINTDESK_PROXY_COUNT"]:
+        # behind a reverse proxy: trust its X-Forwarded-* so rate limits see the real client
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = app.config["JOINTDESK_PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     os.makedirs(app.instance_path, exist_ok=True)
     if not app.config["JOINTDESK_DEVELOPMENT"] and app.config["SECRET_KEY"] == DEV_SECRET_KEY:
         raise RuntimeError("JOINTDESK_SECRET_KEY is required outside development")

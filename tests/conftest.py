@@ -146,9 +146,11 @@ _DATA_TABLES = (
 def db(app):
     """A clean database with the reference data loaded, inside an app context."""
     from jointdesk.extensions import db as _db
+    from jointdesk.extensions import limiter
     from jointdesk.seed import load_reference_data
 
     with app.app_context():
+        limiter.reset()  # every test starts with fresh rate-limit counters
         _db.session.execute(_db.text(f"TRUNCATE {_DATA_TABLES} RESTART IDENTITY CASCADE"))
         _db.session.commit()
         load_reference_data()

@@ -58,7 +58,7 @@ def _intake(data: dict, default_channel: str):
         raise ApiError(
             422, "invalid", _("The application has errors; see the fields."), exc.fields
         ) from exc
-    body = case_dict(case, g.api_user)
+    body = case_dict(load_case(case.reference), g.api_user)  # one eager load, not lazy ones
     body["query_code"] = code
     return jsonify(body), 201, {"Location": f"/api/v1/cases/{case.reference}"}
 

@@ -7,7 +7,7 @@ published, so a message lost in the broker or in a killed worker is published ag
 from __future__ import annotations
 
 from sqlalchemy import JSON, ForeignKey, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from jointdesk.extensions import db
 from jointdesk.models.types import UTCDateTime, utcnow
@@ -26,3 +26,5 @@ class OutboxMessage(db.Model):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     done_at = mapped_column(UTCDateTime, nullable=True, index=True)
+
+    ticket = relationship("Ticket")

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 def add_delivery(ticket: Ticket) -> OutboxMessage:
     """Queues the hand-over of a ticket to its provider; flushed with the caller's transaction."""
     msg = OutboxMessage(
-        ticket_id=ticket.id,
+        ticket=ticket,
         task=DELIVER_TASK,
         queue=ticket.provider.queue_name,
         payload={},

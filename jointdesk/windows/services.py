@@ -130,7 +130,7 @@ def _write(case: Case, app_data: Application, providers, actor, now) -> list[int
     messages = []
     for service in app_data.services:
         ticket = Ticket(
-            case_id=case.id,
+            case=case,
             service_code=service,
             provider=providers[service],
             status=DISPATCHING,
@@ -148,7 +148,6 @@ def _write(case: Case, app_data: Application, providers, actor, now) -> list[int
                 )
             )
         db.session.add(ticket)
-        db.session.flush()
         messages.append(outbox.add_delivery(ticket))
     audit.record(
         "case_created",
