@@ -98,19 +98,48 @@ class WorkingCalendar:
             day += timedelta(days=1)
         raise RuntimeError("no working time within ten years: check the calendar overrides")
 
+    @property
+    def day_seconds(self) -> int:
+        """Seconds in one working day (the office hours)."""
+        return self.hours.day_seconds
+
     def add(self, start: datetime, days: float) -> datetime:
         """The moment ``days`` working days after ``start`` (UTC). Starts at the next opening."""
-        if start.tzinfo is None:
-            raise ValueError("start must carry its UTC offset")
         if days < 0:
             raise ValueError("days must not be negative")
-        remaining = round(days * self.hours.day_seconds)
+        return self.add_seconds(start, round(days * self.hours.day_seconds))
+
+    def add_seconds(self, start: datetime, seconds: int) -> datetime:
+        """The moment ``seconds`` of working time after ``start`` (UTC).
+
+        Zero seconds from outside office hours gives the next opening: a clock that starts
+        outside office hours starts there.
+        """
+        if start.tzinfo is None:
+            raise ValueError("start must carry its UTC offset")
+        if seconds < 0:
+            raise ValueError("seconds must not be negative")
+        remaining = int(seconds)
         for begin, close in self._windows(start):
             available = int((close - begin).total_seconds())
             if remaining <= available:
                 return (begin + timedelta(seconds=remaining)).astimezone(UTC)
             remaining -= available
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def working_seconds(self, start: datetime, end: datetime) -> int:
+        """Working time between two moments, in seconds (0 when end is not after start)."""
+        if start.tzinfo is None or end.tzinfo is None:
+            raise ValueError("moments must carry their UTC offset")
+        if end <= start:
+            return 0
+        end_local = end.astimezone(self.tz)
+        total = 0.0
+        for begin, close in self._windows(start):
+            if begin >= end_local:
+                break
+            total += (min(close, end_local) - begin).total_seconds()
+        return int(total)
 
     def provisional_between(self, start: datetime, end: datetime) -> bool:
         """Whether any date from start to end (local) is a provisional guess."""

@@ -115,3 +115,161 @@ def case_status(ticket_statuses: Iterable[str]) -> str:
     if any(s in (ACCEPTED, SUSPENDED) for s in statuses):
         return CASE_IN_PROGRESS
     return CASE_RECEIVED
+
+
+# --- materials and trips (减材料, 零跑腿) -------------------------------------------------------
+
+
+def materials_required(channel: str) -> tuple[str, ...]:
+    """The application form at the window; nothing online or from the approval system."""
+    return ("application_form",) if channel == "window" else ()
+
+
+def applicant_trips(channel: str) -> int:
+    """One trip to the window; none when applying online or pushed by the approval system."""
+    return 1 if channel == "window" else 0
+
+
+# --- permits for external works (压减审批时限) -------------------------------------------------
+
+PERMIT_PLANNING = "planning"  # 规划许可
+PERMIT_ROAD = "road_excavation"  # 道路挖掘（占用）
+PERMIT_TREES = "tree_felling"  # 砍伐、迁移树木
+PERMIT_GREEN = "green_space"  # 占用绿地
+PERMIT_KINDS = (PERMIT_PLANNING, PERMIT_ROAD, PERMIT_TREES, PERMIT_GREEN)
+COMMITMENT_FILING = "commitment_filing"  # 告知承诺备案, instead of permits ("零审批")
+PLANNING_EXEMPT_MAX_M = 150  # "150米以下" includes 150 (Civil Code art. 1259)
+PERMIT_LIMIT_DAYS = 3.0  # parallel approval, finished within 3 working days
+
+PERMIT_REQUIRED = "required"
+PERMIT_EXEMPT = "exempt"
+PERMIT_FILED = "filed"
+PERMIT_GRANTED = "granted"
+PERMIT_STATUSES = (PERMIT_REQUIRED, PERMIT_EXEMPT, PERMIT_FILED, PERMIT_GRANTED)
+
+
+@dataclass(frozen=True)
+class ProjectFacts:
+    channel: str = "window"
+    approval_system_code: str | None = None
+    external_works: bool = False
+    low_risk: bool = False
+    pipeline_length_m: float | None = None
+    supporting_fee_paid: bool = False
+    excavates_road: bool = False
+    moves_trees: bool = False
+    occupies_green_space: bool = False
+
+
+def within_planning_exemption(length_m: float | None) -> bool:
+    return length_m is not None and length_m <= PLANNING_EXEMPT_MAX_M
+
+
+def permit_plan(facts: ProjectFacts) -> dict[str, str]:
+    """Which administrative permits a ticket's external works need: kind → required/exempt.
+
+    Also ``commitment_filing: filed`` where a low-risk simple project of 150 m or less replaces
+    all permits with a notification-and-commitment filing. No external works: no permits.
+    """
+    if not facts.external_works:
+        return {}
+    short = within_planning_exemption(facts.pipeline_length_m)
+    if facts.low_risk and short:
+        plan = {kind: PERMIT_EXEMPT for kind in PERMIT_KINDS}
+        plan[COMMITMENT_FILING] = PERMIT_FILED
+        return plan
+    plan = {PERMIT_PLANNING: PERMIT_EXEMPT if short else PERMIT_REQUIRED}
+    for kind, involved in (
+        (PERMIT_ROAD, facts.excavates_road),
+        (PERMIT_TREES, facts.moves_trees),
+        (PERMIT_GREEN, facts.occupies_green_space),
+    ):
+        if involved:
+            plan[kind] = PERMIT_REQUIRED
+    return plan
+
+
+def next_permit_status(status: str, action: str) -> str:
+    """required → filed → granted; an exempt permit or a filing takes no action."""
+    if action == "permit_file" and status == PERMIT_REQUIRED:
+        return PERMIT_FILED
+    if action == "permit_grant" and status == PERMIT_FILED:
+        return PERMIT_GRANTED
+    raise ActionNotAllowed(action, status)
+
+
+# --- cost (降低获得成本) ----------------------------------------------------------------------
+
+FEE_ZERO_SUPPORTING_PAID = "supporting_fee_paid"  # 已缴专项配套费的新建项目 → 零收费
+FEE_PUBLISHED_PRICE = "published_price"  # 按专营单位公示的价格和收费依据
+INVESTMENT_ZERO_LOW_RISK = "low_risk_zero_investment"  # 低风险项目建筑边界外零投资
+INVESTMENT_PUBLISHED_PRICE = "published_price"
+
+
+@dataclass(frozen=True)
+class Fee:
+    amount: float | None  # None: charged at the provider's published price
+    basis: str
+
+
+def connection_fee(facts: ProjectFacts) -> Fee:
+    if facts.supporting_fee_paid:
+        return Fee(0.0, FEE_ZERO_SUPPORTING_PAID)
+    return Fee(None, FEE_PUBLISHED_PRICE)
+
+
+def outside_boundary_investment(facts: ProjectFacts) -> Fee:
+    """Works outside the building boundary: built by the provider at no cost for low-risk."""
+    if facts.low_risk:
+        return Fee(0.0, INVESTMENT_ZERO_LOW_RISK)
+    return Fee(None, INVESTMENT_PUBLISHED_PRICE)
+
+
+# --- 四零服务 -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FourZero:
+    zero_materials: bool
+    zero_trips: bool
+    zero_approvals: bool
+    zero_investment: bool
+
+    @property
+    def all(self) -> bool:
+        return (
+            self.zero_materials and self.zero_trips and self.zero_approvals and self.zero_investment
+        )
+
+
+def four_zero(facts: ProjectFacts) -> FourZero:
+    plan = permit_plan(facts)
+    return FourZero(
+        zero_materials=not materials_required(facts.channel),
+        zero_trips=applicant_trips(facts.channel) == 0,
+        zero_approvals=not any(s == PERMIT_REQUIRED for s in plan.values()),
+        zero_investment=outside_boundary_investment(facts).amount == 0,
+    )
+
+
+# --- the time-limit traffic light ------------------------------------------------------------
+
+LIGHT_ON_TIME = "on_time"
+LIGHT_AT_RISK = "at_risk"
+LIGHT_OVERDUE = "overdue"
+LIGHTS = (LIGHT_ON_TIME, LIGHT_AT_RISK, LIGHT_OVERDUE)
+AT_RISK_SHARE = 0.75
+
+
+def traffic_light(limit_seconds: int, remaining_seconds: int, past_due: bool) -> str:
+    """Overdue past the due time; at risk once 75% of the limit's working time is used."""
+    if past_due:
+        return LIGHT_OVERDUE
+    used = limit_seconds - remaining_seconds
+    if limit_seconds > 0 and used >= AT_RISK_SHARE * limit_seconds:
+        return LIGHT_AT_RISK
+    return LIGHT_ON_TIME
+
+
+def worst_light(lights: Iterable[str]) -> str:
+    return max(lights, key=LIGHTS.index, default=LIGHT_ON_TIME)
