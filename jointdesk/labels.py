@@ -39,6 +39,9 @@ ACTION_LABELS = {
     "suspend": _l("Suspend"),
     "resume": _l("Resume"),
     "assign": _l("Assign representative"),
+    "permit_file": _l("Permit filed"),
+    "permit_grant": _l("Permit granted"),
+    "material_received": _l("Material handed over"),
 }
 EVENT_LABELS = {
     "case_created": _l("Application received"),
@@ -55,6 +58,44 @@ EVENT_LABELS = {
     "user_created": _l("User created"),
     "login": _l("Signed in"),
     "login_failed": _l("Failed sign-in"),
+    "permit_file": _l("Permit application filed"),
+    "permit_grant": _l("Permit granted"),
+    "material_received": _l("Missing material handed over"),
+    "sla_at_risk": _l("Time limit at risk"),
+    "sla_overdue": _l("Time limit passed"),
+    "calendar_changed": _l("Calendar changed"),
+    "office_hours_changed": _l("Office hours changed"),
+}
+PERMIT_LABELS = {
+    "planning": _l("Planning permit"),
+    "road_excavation": _l("Road excavation / occupation permit"),
+    "tree_felling": _l("Tree felling / moving permit"),
+    "green_space": _l("Green space occupation permit"),
+    "commitment_filing": _l("Notification-and-commitment filing"),
+}
+PERMIT_STATUS_LABELS = {
+    "required": _l("Required"),
+    "exempt": _l("Exempt"),
+    "filed": _l("Filed"),
+    "granted": _l("Granted"),
+}
+LIGHT_LABELS = {
+    "on_time": _l("On time"),
+    "at_risk": _l("At risk"),
+    "overdue": _l("Overdue"),
+}
+FEE_BASIS_LABELS = {
+    "supporting_fee_paid": _l("Special supporting fee already paid: no connection fee"),
+    "published_price": _l("At the provider's published price and charging basis"),
+    "low_risk_zero_investment": _l(
+        "Low-risk simple project: works outside the building boundary at no cost"
+    ),
+}
+FOUR_ZERO_LABELS = {
+    "zero_materials": _l("Zero materials"),
+    "zero_trips": _l("Zero trips"),
+    "zero_approvals": _l("Zero approvals"),
+    "zero_investment": _l("Zero investment"),
 }
 MATERIAL_LABELS = {"application_form": _l("Application form")}
 APPLICANT_KIND_LABELS = {"person": _l("Person"), "enterprise": _l("Enterprise")}

@@ -175,7 +175,7 @@ def ticket_action(ticket_id: int):
     action = data.get("action")
     if not isinstance(action, str):
         fields["action"] = _("This field is required.")
-    for key in ("reason", "representative"):
+    for key in ("reason", "representative", "permit", "material"):
         if data.get(key) is not None and not isinstance(data.get(key), str):
             fields[key] = _("Must be text.")
     version = data.get("version")
@@ -191,6 +191,8 @@ def ticket_action(ticket_id: int):
             reason=data.get("reason"),
             representative=data.get("representative"),
             expected_version=version,
+            permit=data.get("permit"),
+            material=data.get("material"),
         )
     except ActionRefused as exc:
         raise ApiError(exc.status, exc.code, exc.message, exc.fields) from exc

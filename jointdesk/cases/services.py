@@ -8,12 +8,20 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from sqlalchemy.orm import selectinload
 
+from jointdesk import sla
 from jointdesk.desk.services import is_overdue
 from jointdesk.extensions import db
 from jointdesk.models import Case, Event, Ticket, User
 from jointdesk.models.types import utcnow
+from jointdesk.policy.clock import WorkingCalendar
 from jointdesk.policy.identity import mask_id_number, mask_name, mask_phone
-from jointdesk.policy.process import allowed_actions, case_status
+from jointdesk.policy.process import (
+    allowed_actions,
+    case_status,
+    connection_fee,
+    outside_boundary_investment,
+)
+from jointdesk.workingtime import working_calendar
 
 
 def iso(value: datetime | None) -> str | None:
@@ -28,6 +36,7 @@ def load_case(reference: str) -> Case | None:
         .where(Case.reference == reference)
         .options(
             selectinload(Case.tickets).selectinload(Ticket.steps),
+            selectinload(Case.tickets).selectinload(Ticket.permits),
             selectinload(Case.tickets).selectinload(Ticket.provider),
             selectinload(Case.tickets).selectinload(Ticket.representative),
             selectinload(Case.materials),
@@ -36,16 +45,38 @@ def load_case(reference: str) -> Case | None:
     ).scalar_one_or_none()
 
 
-def ticket_dict(ticket: Ticket, now: datetime | None = None, *, public: bool = False) -> dict:
+def ticket_dict(
+    ticket: Ticket,
+    now: datetime | None = None,
+    *,
+    public: bool = False,
+    calendar: WorkingCalendar | None = None,
+) -> dict:
+    now = now or utcnow()
+    calendar = calendar or working_calendar()
     steps = [
         {
             "name": s.name,
             "started_at": iso(s.started_at),
             "due_at": iso(s.due_at),
+            "due_provisional": s.due_provisional,
             "completed_at": iso(s.completed_at),
+            "working_days": sla.days(sla.step_working_seconds(ticket, s, now, calendar), calendar),
         }
         for s in ticket.steps
     ]
+    permits = [
+        {
+            "kind": p.kind,
+            "status": p.status,
+            "filed_at": iso(p.filed_at),
+            "due_at": iso(p.due_at),
+            "due_provisional": p.due_provisional,
+            "granted_at": iso(p.granted_at),
+        }
+        for p in ticket.permits
+    ]
+    facts = ticket.case.facts()
     rep = ticket.representative
     data = {
         "id": ticket.id,
@@ -55,13 +86,18 @@ def ticket_dict(ticket: Ticket, now: datetime | None = None, *, public: bool = F
         "provider_phone": ticket.provider.phone,
         "status": ticket.status,
         "steps": steps,
-        "permits": [],
-        "fee": None,
+        "permits": permits,
+        "fee": {
+            "connection": sla.fee_dict(connection_fee(facts)),
+            "outside_boundary_investment": sla.fee_dict(outside_boundary_investment(facts)),
+        },
+        "light": sla.lights(ticket, now, calendar),
         "representative": ({"name": rep.label} if rep else None),
         "created_at": iso(ticket.created_at),
         "queued_at": iso(ticket.queued_at),
         "closed_at": iso(ticket.closed_at),
         "due_at": iso(ticket.due_at),
+        "due_provisional": ticket.due_provisional,
         "overdue": is_overdue(ticket, now),
     }
     if not public:
@@ -102,6 +138,7 @@ def case_events(case: Case) -> list[dict]:
 def case_dict(case: Case, viewer: User) -> dict:
     """The one aggregated view. Phone whole for the people who call the applicant."""
     now = utcnow()
+    calendar = working_calendar()
     show_phone = viewer.role in ("clerk", "staff")
     return {
         "reference": case.reference,
@@ -123,10 +160,17 @@ def case_dict(case: Case, viewer: User) -> dict:
             "supporting_fee_paid": case.supporting_fee_paid,
         },
         "materials": [
-            {"kind": m.kind, "provided": m.provided, "note": m.note} for m in case.materials
+            {
+                "kind": m.kind,
+                "provided": m.provided,
+                "note": m.note,
+                "handed_over_at": iso(m.handed_over_at),
+            }
+            for m in case.materials
         ],
-        "tickets": [ticket_dict(t, now) for t in case.tickets],
+        "tickets": [ticket_dict(t, now, calendar=calendar) for t in case.tickets],
         "events": case_events(case),
+        "indicators": sla.case_indicators(case, now),
     }
 
 
@@ -143,4 +187,5 @@ def public_case_dict(case: Case) -> dict:
         },
         "address": {"district": case.district.name},
         "tickets": [ticket_dict(t, now, public=True) for t in case.tickets],
+        "four_zero": sla.case_indicators(case, now)["four_zero"],
     }

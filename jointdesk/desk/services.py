@@ -8,9 +8,10 @@ from flask_babel import gettext as _
 from sqlalchemy import case as sql_case
 from sqlalchemy import or_
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
-from jointdesk import audit
+from jointdesk import audit, sla
 from jointdesk.extensions import db
 from jointdesk.models import Ticket, User
 from jointdesk.models.types import utcnow
@@ -18,12 +19,14 @@ from jointdesk.policy.process import (
     ACTIONS,
     DISPATCHING,
     OPEN,
+    PERMIT_FILED,
+    PERMIT_REQUIRED,
     RETURNED,
+    SUSPENDED,
     ActionNotAllowed,
+    next_permit_status,
     next_status,
-    time_limits,
 )
-from jointdesk.workingtime import working_calendar
 
 MAX_REASON = 500
 
@@ -44,6 +47,8 @@ def perform_action(
     reason: str | None = None,
     representative: str | None = None,
     expected_version: int | None = None,
+    permit: str | None = None,
+    material: str | None = None,
 ) -> Ticket:
     """Applies one action, atomically: two people acting at once, exactly one wins."""
     if action not in ACTIONS:
@@ -78,12 +83,19 @@ def perform_action(
         ticket.representative_id = rep.id
         detail["representative"] = rep.username
     elif action == "accept":
-        _advance_step(ticket, now)
+        sla.advance_step(ticket, now)
         if ticket.representative_id is None:
             ticket.representative_id = actor.id
             detail["representative"] = actor.username
     elif action == "connect":
-        _advance_step(ticket, now)
+        pending = [p.kind for p in ticket.permits if p.status in (PERMIT_REQUIRED, PERMIT_FILED)]
+        if pending:
+            raise ActionRefused(
+                409,
+                "permits_pending",
+                _("Permits are still pending; connect once all are granted."),
+            )
+        sla.advance_step(ticket, now)
         ticket.closed_at = now
     elif action == "return":
         ticket.return_reason = reason
@@ -92,10 +104,27 @@ def perform_action(
     elif action == "suspend":
         ticket.suspended_from = ticket.status
         ticket.suspend_reason = reason
+        sla.suspend(ticket, now)
     elif action == "resume":
         ticket.suspended_from = None
         ticket.suspend_reason = None
+        detail["working_seconds_lost"] = sla.resume(ticket, now)
+    elif action in ("permit_file", "permit_grant"):
+        target = _permit(ticket, permit, action)
+        target.status = next_permit_status(target.status, action)
+        if action == "permit_file":
+            target.filed_at = now
+            sla.refresh_due_times(ticket)
+        else:
+            target.granted_at = now
+        detail["permit"] = target.kind
+    elif action == "material_received":
+        item = _missing_material(ticket, material)
+        item.handed_over_at = now
+        item.handed_over_by = actor.username
+        detail["material"] = item.kind
     ticket.status = new_status
+    flag_modified(ticket, "status")  # always an UPDATE with the version check: one winner
     audit.record(action, actor=actor, case_id=ticket.case_id, ticket_id=ticket.id, detail=detail)
     try:
         db.session.commit()
@@ -111,20 +140,38 @@ def _conflict() -> ActionRefused:
     )
 
 
-def _advance_step(ticket: Ticket, now: datetime) -> None:
-    """Completes the current step and starts the next one with its own due time."""
-    current = next((s for s in ticket.steps if s.completed_at is None), None)
-    if current is None:
-        return
-    current.completed_at = now
-    following = next((s for s in ticket.steps if s.seq == current.seq + 1), None)
-    if following is None:
-        ticket.step_due_at = None
-        return
-    limits = time_limits(ticket.case.external_works)
-    following.started_at = now
-    following.due_at = working_calendar().add(now, limits.per_step_days)
-    ticket.step_due_at = following.due_at
+def _permit(ticket: Ticket, kind: str | None, action: str):
+    target = next((p for p in ticket.permits if p.kind == kind), None)
+    if target is None:
+        raise ActionRefused(
+            422, "invalid", _("This ticket needs no such permit."), {"permit": _("Unknown permit.")}
+        )
+    try:
+        next_permit_status(target.status, action)
+    except ActionNotAllowed as exc:
+        raise ActionRefused(
+            409, "not_allowed", _("This permit is not in a state that allows this.")
+        ) from exc
+    return target
+
+
+def _missing_material(ticket: Ticket, kind: str | None):
+    item = next(
+        (
+            m
+            for m in ticket.case.materials
+            if m.kind == kind and not m.provided and m.handed_over_at is None
+        ),
+        None,
+    )
+    if item is None:
+        raise ActionRefused(
+            422,
+            "invalid",
+            _("No such material is waiting to be handed over."),
+            {"material": _("No such material is waiting to be handed over.")},
+        )
+    return item
 
 
 def _representative(ticket: Ticket, username: str | None) -> User:
@@ -162,11 +209,15 @@ def queue_query(provider_id: int, *, status: str | None = None, overdue: bool | 
     )
     if status:
         query = query.where(Ticket.status == status)
-    overdue_clause = or_(Ticket.due_at < now, Ticket.step_due_at < now)
+    # a suspended ticket's clock stands still at its suspension
+    clock = sql_case((Ticket.status == SUSPENDED, Ticket.suspended_at), else_=now)
+    overdue_clause = Ticket.status.in_(OPEN) & or_(
+        Ticket.due_at < clock, Ticket.step_due_at < clock
+    )
     if overdue is True:
-        query = query.where(Ticket.status.in_(OPEN), overdue_clause)
+        query = query.where(overdue_clause)
     elif overdue is False:
-        query = query.where(~(Ticket.status.in_(OPEN) & overdue_clause))
+        query = query.where(~overdue_clause)
     is_closed = sql_case((Ticket.status.in_(["connected", RETURNED]), 1), else_=0)
     return query.order_by(
         is_closed, Ticket.step_due_at.asc().nulls_last(), Ticket.due_at, Ticket.id
@@ -176,5 +227,5 @@ def queue_query(provider_id: int, *, status: str | None = None, overdue: bool | 
 def is_overdue(ticket: Ticket, now: datetime | None = None) -> bool:
     if ticket.status not in OPEN:
         return False
-    now = now or utcnow()
-    return any(d is not None and d < now for d in (ticket.due_at, ticket.step_due_at))
+    at = sla.clock_now(ticket, now or utcnow())
+    return any(d is not None and d < at for d in (ticket.due_at, ticket.step_due_at))

@@ -27,6 +27,8 @@ class ActionForm(FlaskForm):
     version = IntegerField(validators=[Optional()])
     reason = StringField(_l("Reason"))
     representative = SelectField(_l("Representative"), validate_choice=False)
+    permit = HiddenField()
+    material = HiddenField()
 
 
 @bp.route("/")
@@ -112,6 +114,8 @@ def act(ticket_id: int):
             reason=form.reason.data,
             representative=form.representative.data,
             expected_version=form.version.data,
+            permit=form.permit.data or None,
+            material=form.material.data or None,
         )
     except ActionRefused as exc:
         flash(exc.message, "error")

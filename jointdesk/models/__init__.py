@@ -1,21 +1,25 @@
 """All models, imported here so that metadata and migrations see every table."""
 
+from jointdesk.models.calendar import CalendarOverride, Notification
 from jointdesk.models.case import Case, Material
 from jointdesk.models.event import Event
 from jointdesk.models.meta import Meta
 from jointdesk.models.outbox import OutboxMessage
 from jointdesk.models.reference import District, Provider, Route, Service, queue_name_for
-from jointdesk.models.ticket import Step, Ticket
+from jointdesk.models.ticket import Permit, Step, Ticket
 from jointdesk.models.user import ROLES, ApiToken, User
 
 __all__ = [
     "ROLES",
     "ApiToken",
+    "CalendarOverride",
     "Case",
     "District",
     "Event",
     "Material",
     "Meta",
+    "Notification",
+    "Permit",
     "OutboxMessage",
     "Provider",
     "Route",

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from jointdesk.extensions import db
 from jointdesk.models.reference import District
 from jointdesk.models.types import UTCDateTime, utcnow
+from jointdesk.policy.process import ProjectFacts
 
 
 class Case(db.Model):
@@ -28,6 +29,11 @@ class Case(db.Model):
     external_works: Mapped[bool] = mapped_column(Boolean, default=False)
     pipeline_length_m: Mapped[float | None] = mapped_column(Float)
     supporting_fee_paid: Mapped[bool] = mapped_column(Boolean, default=False)
+    excavates_road: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    moves_trees: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    occupies_green_space: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at = mapped_column(UTCDateTime, default=utcnow, index=True)
 
@@ -39,6 +45,20 @@ class Case(db.Model):
         back_populates="case", order_by="Material.id", cascade="all, delete-orphan"
     )
 
+    def facts(self) -> ProjectFacts:
+        """The facts the policy's rules decide on."""
+        return ProjectFacts(
+            channel=self.channel,
+            approval_system_code=self.approval_system_code,
+            external_works=self.external_works,
+            low_risk=self.low_risk,
+            pipeline_length_m=self.pipeline_length_m,
+            supporting_fee_paid=self.supporting_fee_paid,
+            excavates_road=self.excavates_road,
+            moves_trees=self.moves_trees,
+            occupies_green_space=self.occupies_green_space,
+        )
+
 
 class Material(db.Model):
     __tablename__ = "materials"
@@ -49,5 +69,8 @@ class Material(db.Model):
     provided: Mapped[bool] = mapped_column(Boolean, default=True)
     note: Mapped[str] = mapped_column(Text, default="")
     sort_order: Mapped[int] = mapped_column(Integer, default=0)
+    # 容缺: a missing material is a to-do, handed over at the site survey
+    handed_over_at = mapped_column(UTCDateTime, nullable=True)
+    handed_over_by: Mapped[str | None] = mapped_column(String(64))
 
     case: Mapped[Case] = relationship(back_populates="materials")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from jointdesk.extensions import db
@@ -30,6 +30,12 @@ class Ticket(db.Model):
     closed_at = mapped_column(UTCDateTime, nullable=True)
     due_at = mapped_column(UTCDateTime, nullable=True, index=True)
     step_due_at = mapped_column(UTCDateTime, nullable=True)
+    # due times that rest on a year whose official calendar is not known yet
+    due_provisional: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # the clock stops while suspended; working time lost is added to the limits
+    suspended_at = mapped_column(UTCDateTime, nullable=True)
+    suspended_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    sla_state: Mapped[str] = mapped_column(String(20), default="on_time", server_default="on_time")
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
 
     __mapper_args__ = {"version_id_col": version}
@@ -40,6 +46,13 @@ class Ticket(db.Model):
     steps: Mapped[list[Step]] = relationship(
         back_populates="ticket", order_by="Step.seq", cascade="all, delete-orphan"
     )
+    permits: Mapped[list[Permit]] = relationship(
+        back_populates="ticket", order_by="Permit.id", cascade="all, delete-orphan"
+    )
+
+    @property
+    def current_step(self) -> Step | None:
+        return next((s for s in self.steps if s.completed_at is None), None)
 
 
 class Step(db.Model):
@@ -53,5 +66,25 @@ class Step(db.Model):
     started_at = mapped_column(UTCDateTime, nullable=True)
     due_at = mapped_column(UTCDateTime, nullable=True)
     completed_at = mapped_column(UTCDateTime, nullable=True)
+    suspended_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    due_provisional: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     ticket: Mapped[Ticket] = relationship(back_populates="steps")
+
+
+class Permit(db.Model):
+    """An administrative permit the provider applies for on the applicant's behalf."""
+
+    __tablename__ = "permits"
+    __table_args__ = (UniqueConstraint("ticket_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    status: Mapped[str] = mapped_column(String(20))
+    filed_at = mapped_column(UTCDateTime, nullable=True)
+    due_at = mapped_column(UTCDateTime, nullable=True)
+    due_provisional: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    granted_at = mapped_column(UTCDateTime, nullable=True)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="permits")

@@ -9,6 +9,7 @@ falls back to Monday-Friday and every date in it is *provisional* until an overr
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -52,8 +53,13 @@ class OfficeHours:
 
 def library_knows(day: date) -> bool:
     """Whether the maintained holiday library has the official schedule for this date's year."""
+    return _library_knows_year(day.year)
+
+
+@functools.cache
+def _library_knows_year(year: int) -> bool:
     try:
-        chinese_calendar.is_workday(day)
+        chinese_calendar.is_workday(date(year, 6, 30))
     except NotImplementedError:
         return False
     return True
@@ -64,12 +70,23 @@ class WorkingCalendar:
     tz: ZoneInfo
     hours: OfficeHours
     overrides: Mapping[date, bool] = field(default_factory=dict)
+    # years whose official schedule an administrator has entered in full as overrides
+    confirmed_years: frozenset[int] | set[int] = field(default_factory=frozenset)
 
     @classmethod
     def from_settings(
-        cls, timezone: str, office_hours: str, overrides: Mapping[date, bool] | None = None
+        cls,
+        timezone: str,
+        office_hours: str,
+        overrides: Mapping[date, bool] | None = None,
+        confirmed_years: set[int] | None = None,
     ) -> WorkingCalendar:
-        return cls(ZoneInfo(timezone), OfficeHours.parse(office_hours), dict(overrides or {}))
+        return cls(
+            ZoneInfo(timezone),
+            OfficeHours.parse(office_hours),
+            dict(overrides or {}),
+            frozenset(confirmed_years or ()),
+        )
 
     def is_working_day(self, day: date) -> bool:
         if day in self.overrides:
@@ -80,8 +97,13 @@ class WorkingCalendar:
             return day.weekday() < 5
 
     def is_provisional(self, day: date) -> bool:
-        """True where the answer is a weekends-only guess: no official data and no override."""
-        return day not in self.overrides and not library_knows(day)
+        """True where the answer is a weekends-only guess: the library does not know the year,
+        no override covers the date, and no administrator has confirmed the year's schedule."""
+        return (
+            day not in self.overrides
+            and day.year not in self.confirmed_years
+            and not library_knows(day)
+        )
 
     def _windows(self, start: datetime):
         """Office-hour windows (local datetimes) from ``start`` on, clipped to it."""

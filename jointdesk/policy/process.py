@@ -24,8 +24,19 @@ TICKET_STATUSES = (DISPATCHING, QUEUED, ACCEPTED, SUSPENDED, CONNECTED, RETURNED
 TERMINAL = frozenset({CONNECTED, RETURNED})
 OPEN = frozenset({QUEUED, ACCEPTED, SUSPENDED})
 
-ACTIONS = ("accept", "connect", "return", "suspend", "resume", "assign")
-ACTIONS_NEEDING_REASON = frozenset({"return", "suspend", "resume"})
+ACTIONS = (
+    "accept",
+    "connect",
+    "return",
+    "suspend",
+    "resume",
+    "assign",
+    "permit_file",
+    "permit_grant",
+    "material_received",
+)
+# actions that record progress on an open ticket without moving its state
+SIDE_ACTIONS = frozenset({"assign", "permit_file", "permit_grant", "material_received"})
 
 # case states, derived from the tickets
 CASE_RECEIVED = "received"  # 已受理
@@ -85,7 +96,7 @@ def next_status(status: str, action: str, steps: Iterable[str], suspended_from: 
         return RETURNED if action == "return" else SUSPENDED
     if action == "resume" and status == SUSPENDED:
         return suspended_from or QUEUED
-    if action == "assign" and status in OPEN:
+    if action in SIDE_ACTIONS and status in OPEN:
         return status
     raise ActionNotAllowed(action, status)
 

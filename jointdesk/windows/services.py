@@ -11,12 +11,12 @@ from flask_babel import gettext as _
 from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
 
-from jointdesk import audit
+from jointdesk import audit, sla
 from jointdesk.extensions import db
 from jointdesk.labels import service_label
-from jointdesk.models import Case, District, Material, Step, Ticket, User
+from jointdesk.models import Case, District, Material, Ticket, User
 from jointdesk.models.types import utcnow
-from jointdesk.policy.process import DISPATCHING, steps_for, time_limits
+from jointdesk.policy.process import DISPATCHING
 from jointdesk.routing import outbox
 from jointdesk.routing.services import providers_for
 from jointdesk.windows.validation import Application, ValidationFailed
@@ -110,6 +110,9 @@ def _build_case(app_data: Application, district: District, actor, now, code: str
         external_works=app_data.external_works,
         pipeline_length_m=app_data.pipeline_length_m,
         supporting_fee_paid=app_data.supporting_fee_paid,
+        excavates_road=app_data.excavates_road,
+        moves_trees=app_data.moves_trees,
+        occupies_green_space=app_data.occupies_green_space,
         created_by_id=actor.id if actor else None,
         created_at=now,
     )
@@ -124,9 +127,6 @@ def _write(case: Case, app_data: Application, providers, actor, now) -> list[int
         )
     db.session.flush()
     calendar = working_calendar()
-    step_names = steps_for(case.channel, case.approval_system_code)
-    limits = time_limits(case.external_works)
-    first_due = calendar.add(now, limits.per_step_days)
     messages = []
     for service in app_data.services:
         ticket = Ticket(
@@ -135,18 +135,8 @@ def _write(case: Case, app_data: Application, providers, actor, now) -> list[int
             provider=providers[service],
             status=DISPATCHING,
             created_at=now,
-            due_at=calendar.add(now, limits.total_days),
-            step_due_at=first_due,
         )
-        for seq, name in enumerate(step_names):
-            ticket.steps.append(
-                Step(
-                    seq=seq,
-                    name=name,
-                    started_at=now if seq == 0 else None,
-                    due_at=first_due if seq == 0 else None,
-                )
-            )
+        sla.open_ticket(ticket, case, now, calendar)
         db.session.add(ticket)
         messages.append(outbox.add_delivery(ticket))
     audit.record(

@@ -49,6 +49,9 @@ class Application:
     external_works: bool = False
     pipeline_length_m: float | None = None
     supporting_fee_paid: bool = False
+    excavates_road: bool = False
+    moves_trees: bool = False
+    occupies_green_space: bool = False
     materials: list[MaterialItem] = field(default_factory=list)
 
 
@@ -151,6 +154,9 @@ def validate_application(data: Any, *, default_channel: str = "window") -> Appli
     low_risk = c.boolean(project, "low_risk", "project.low_risk")
     external = c.boolean(project, "external_works", "project.external_works")
     supporting = c.boolean(project, "supporting_fee_paid", "project.supporting_fee_paid")
+    road = c.boolean(project, "excavates_road", "project.excavates_road")
+    trees = c.boolean(project, "moves_trees", "project.moves_trees")
+    green = c.boolean(project, "occupies_green_space", "project.occupies_green_space")
     length = project.get("pipeline_length_m")
     if length is not None:
         if isinstance(length, bool) or not isinstance(length, int | float):
@@ -164,6 +170,9 @@ def validate_application(data: Any, *, default_channel: str = "window") -> Appli
             length = None
         else:
             length = float(length)
+    if external and length is None and "project.pipeline_length_m" not in c.errors:
+        # the planning exemption (150 m or less) cannot be decided without it
+        c.fail("project.pipeline_length_m", _("Required when there are external line works."))
 
     materials = _materials(c, data.get("materials"), channel)
 
@@ -183,6 +192,9 @@ def validate_application(data: Any, *, default_channel: str = "window") -> Appli
         external_works=external,
         pipeline_length_m=length,
         supporting_fee_paid=supporting,
+        excavates_road=road,
+        moves_trees=trees,
+        occupies_green_space=green,
         materials=materials,
     )
 

@@ -1,0 +1,299 @@
+"""Time limits applied to tickets: due times, suspension, permits, traffic lights, indicators.
+
+The rules come from ``jointdesk.policy.process`` and the arithmetic from the working calendar;
+this module only applies them to stored tickets.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from flask_babel import force_locale
+from flask_babel import gettext as _
+
+from jointdesk import audit
+from jointdesk.extensions import db
+from jointdesk.models import Case, Permit, Step, Ticket, User
+from jointdesk.models.types import utcnow
+from jointdesk.notify import notifier
+from jointdesk.policy import process as rules
+from jointdesk.policy.clock import WorkingCalendar
+from jointdesk.workingtime import working_calendar
+
+log = logging.getLogger(__name__)
+
+
+def limit_seconds(calendar: WorkingCalendar, days: float) -> int:
+    return round(days * calendar.day_seconds)
+
+
+def _due(
+    calendar: WorkingCalendar, start: datetime, limit: int, lost: int
+) -> tuple[datetime, bool]:
+    """Due = the limit's working time after start, pushed out by working time lost."""
+    due = calendar.add_seconds(start, limit + lost)
+    return due, calendar.provisional_between(start, due)
+
+
+def refresh_due_times(ticket: Ticket, calendar: WorkingCalendar | None = None) -> None:
+    """Sets the ticket's, its current step's and its filed permits' due times."""
+    calendar = calendar or working_calendar()
+    limits = rules.time_limits(ticket.case.external_works)
+    ticket.due_at, ticket.due_provisional = _due(
+        calendar,
+        ticket.created_at,
+        limit_seconds(calendar, limits.total_days),
+        ticket.suspended_seconds,
+    )
+    step = ticket.current_step
+    if step is not None and step.started_at is not None:
+        step.due_at, step.due_provisional = _due(
+            calendar,
+            step.started_at,
+            limit_seconds(calendar, limits.per_step_days),
+            step.suspended_seconds,
+        )
+    ticket.step_due_at = step.due_at if step is not None else None
+    for permit in ticket.permits:
+        if permit.filed_at is not None and permit.kind != rules.COMMITMENT_FILING:
+            permit.due_at, permit.due_provisional = _due(
+                calendar, permit.filed_at, limit_seconds(calendar, rules.PERMIT_LIMIT_DAYS), 0
+            )
+
+
+def open_ticket(ticket: Ticket, case: Case, now: datetime, calendar: WorkingCalendar) -> None:
+    """Steps, permits and due times of a new ticket; the first step's clock starts now."""
+    ticket.suspended_seconds = 0
+    for seq, name in enumerate(rules.steps_for(case.channel, case.approval_system_code)):
+        ticket.steps.append(
+            Step(seq=seq, name=name, started_at=now if seq == 0 else None, suspended_seconds=0)
+        )
+    for kind, status in rules.permit_plan(case.facts()).items():
+        filed = now if status == rules.PERMIT_FILED else None
+        ticket.permits.append(Permit(kind=kind, status=status, filed_at=filed))
+    refresh_due_times(ticket, calendar)
+
+
+def advance_step(ticket: Ticket, now: datetime) -> None:
+    """Completes the current step and starts the next one with its own clock."""
+    current = ticket.current_step
+    if current is None:
+        return
+    current.completed_at = now
+    following = next((s for s in ticket.steps if s.seq == current.seq + 1), None)
+    if following is not None:
+        following.started_at = now
+    refresh_due_times(ticket)
+
+
+def suspend(ticket: Ticket, now: datetime) -> None:
+    ticket.suspended_at = now
+
+
+def resume(ticket: Ticket, now: datetime) -> int:
+    """Restarts the clock; the working time lost pushes the ticket's and step's due out."""
+    calendar = working_calendar()
+    lost = calendar.working_seconds(ticket.suspended_at, now) if ticket.suspended_at else 0
+    ticket.suspended_seconds += lost
+    step = ticket.current_step
+    if step is not None and step.started_at is not None:
+        step.suspended_seconds += lost
+    ticket.suspended_at = None
+    refresh_due_times(ticket, calendar)
+    return lost
+
+
+def clock_now(ticket: Ticket, now: datetime) -> datetime:
+    """The moment the clock shows: frozen at the suspension while suspended."""
+    return ticket.suspended_at if ticket.status == rules.SUSPENDED and ticket.suspended_at else now
+
+
+def lights(ticket: Ticket, now: datetime, calendar: WorkingCalendar) -> dict[str, str]:
+    """Traffic lights of the current step and of the whole ticket."""
+    limits = rules.time_limits(ticket.case.external_works)
+    if ticket.status in rules.TERMINAL:
+        late = (
+            ticket.closed_at is not None
+            and ticket.due_at is not None
+            and ticket.closed_at > ticket.due_at
+        )
+        light = rules.LIGHT_OVERDUE if late else rules.LIGHT_ON_TIME
+        return {"step": light, "total": light, "overall": light}
+    at = clock_now(ticket, now)
+
+    def one(due: datetime | None, days: float) -> str:
+        if due is None:
+            return rules.LIGHT_ON_TIME
+        return rules.traffic_light(
+            limit_seconds(calendar, days), calendar.working_seconds(at, due), at > due
+        )
+
+    step = one(ticket.step_due_at, limits.per_step_days)
+    total = one(ticket.due_at, limits.total_days)
+    return {"step": step, "total": total, "overall": rules.worst_light([step, total])}
+
+
+def step_working_seconds(
+    ticket: Ticket, step: Step, now: datetime, calendar: WorkingCalendar
+) -> int | None:
+    """Working time a step has taken so far (or in all), suspensions not counted."""
+    if step.started_at is None:
+        return None
+    end = step.completed_at or clock_now(ticket, now)
+    return max(0, calendar.working_seconds(step.started_at, end) - step.suspended_seconds)
+
+
+def permit_working_seconds(permit: Permit, now: datetime, calendar: WorkingCalendar) -> int | None:
+    if permit.filed_at is None or permit.kind == rules.COMMITMENT_FILING:
+        return None
+    return calendar.working_seconds(permit.filed_at, permit.granted_at or now)
+
+
+def days(seconds: int | None, calendar: WorkingCalendar) -> float | None:
+    return None if seconds is None else round(seconds / calendar.day_seconds, 2)
+
+
+def fee_dict(fee: rules.Fee) -> dict:
+    return {"amount": fee.amount, "basis": fee.basis, "basis_text": str(fee_basis_text(fee.basis))}
+
+
+def fee_basis_text(basis: str) -> str:
+    from jointdesk.labels import FEE_BASIS_LABELS
+
+    return FEE_BASIS_LABELS.get(basis, basis)
+
+
+def case_indicators(case: Case, now: datetime | None = None) -> dict:
+    """The business-environment indicators of one case (环节、时间、材料、跑动、成本、审批)."""
+    now = now or utcnow()
+    calendar = working_calendar()
+    facts = case.facts()
+    limits = rules.time_limits(case.external_works)
+    zero = rules.four_zero(facts)
+    connection = rules.connection_fee(facts)
+    investment = rules.outside_boundary_investment(facts)
+    known = [f.amount for f in (connection, investment) if f.amount is not None]
+    tickets = []
+    for t in case.tickets:
+        per_step = [days(step_working_seconds(t, s, now, calendar), calendar) for s in t.steps]
+        total_s = sum(step_working_seconds(t, s, now, calendar) or 0 for s in t.steps)
+        permit_s = [permit_working_seconds(p, now, calendar) for p in t.permits]
+        permit_s = [x for x in permit_s if x is not None]
+        tickets.append(
+            {
+                "service": t.service_code,
+                "working_days_per_step": per_step,
+                "working_days_total": days(total_s, calendar),
+                "finished": t.status in rules.TERMINAL,
+                "within_limit": (
+                    None
+                    if t.status not in rules.TERMINAL
+                    else total_s <= limit_seconds(calendar, limits.total_days)
+                ),
+                "permits_needed": sum(
+                    1
+                    for p in t.permits
+                    if p.status != rules.PERMIT_EXEMPT and p.kind != rules.COMMITMENT_FILING
+                ),
+                "permit_working_days": days(max(permit_s), calendar) if permit_s else None,
+            }
+        )
+    return {
+        "steps": len(rules.steps_for(case.channel, case.approval_system_code)),
+        "applicant_trips": rules.applicant_trips(case.channel),
+        "materials_asked": len(rules.materials_required(case.channel)),
+        "limits": {
+            "per_step_days": limits.per_step_days,
+            "total_days": limits.total_days,
+            "permit_days": rules.PERMIT_LIMIT_DAYS,
+        },
+        "tickets": tickets,
+        "cost_to_applicant": {
+            "connection_fee": fee_dict(connection),
+            "outside_boundary_investment": fee_dict(investment),
+            "known_amount": sum(known),
+            "all_known": len(known) == 2,
+        },
+        "four_zero": {
+            "zero_materials": zero.zero_materials,
+            "zero_trips": zero.zero_trips,
+            "zero_approvals": zero.zero_approvals,
+            "zero_investment": zero.zero_investment,
+            "all": zero.all,
+        },
+    }
+
+
+def check_sla(now: datetime | None = None) -> dict[str, int]:
+    """Beat job: marks open tickets at risk or overdue and tells the people who must act.
+
+    A ticket is announced once per worsening (on time → at risk → overdue), not on every run.
+    """
+    now = now or utcnow()
+    calendar = working_calendar()
+    counts = {rules.LIGHT_AT_RISK: 0, rules.LIGHT_OVERDUE: 0, "notified": 0}
+    tickets = db.session.execute(
+        db.select(Ticket).where(Ticket.status.in_([rules.QUEUED, rules.ACCEPTED]))
+    ).scalars()
+    supervisors = (
+        db.session.execute(db.select(User).where(User.role == "supervisor", User.active.is_(True)))
+        .scalars()
+        .all()
+    )
+    send = notifier()
+    for ticket in tickets:
+        light = lights(ticket, now, calendar)["overall"]
+        if light in counts:
+            counts[light] += 1
+        previous = ticket.sla_state or rules.LIGHT_ON_TIME
+        if light == previous:
+            continue
+        ticket.sla_state = light
+        if rules.LIGHTS.index(light) < rules.LIGHTS.index(previous):
+            continue  # better than before (due pushed out): no news
+        audit.record(
+            f"sla_{light}", case_id=ticket.case_id, ticket_id=ticket.id, detail={"from": previous}
+        )
+        recipients = list(supervisors)
+        if ticket.representative is not None:
+            recipients.insert(0, ticket.representative)
+        with force_locale("zh_CN"):
+            message = _sla_message(ticket, light)
+        for user in recipients:
+            send.send(user, f"sla_{light}", message, ticket)
+            counts["notified"] += 1
+    db.session.commit()
+    return counts
+
+
+def _sla_message(ticket: Ticket, light: str) -> str:
+    from jointdesk.labels import service_label
+
+    params = {
+        "reference": ticket.case.reference,
+        "service": str(service_label(ticket.service_code)),
+        "provider": ticket.provider.name,
+    }
+    if light == rules.LIGHT_OVERDUE:
+        return _("Case %(reference)s, %(service)s (%(provider)s): past its time limit.", **params)
+    return _(
+        "Case %(reference)s, %(service)s (%(provider)s): 75%% of its time limit is used.", **params
+    )
+
+
+def recompute_open_due_times() -> int:
+    """After the calendar changed: every open ticket's due times again. Returns how many."""
+    calendar = working_calendar()
+    tickets = (
+        db.session.execute(
+            db.select(Ticket).where(Ticket.status.in_(list(rules.OPEN) + [rules.DISPATCHING]))
+        )
+        .scalars()
+        .all()
+    )
+    for ticket in tickets:
+        refresh_due_times(ticket, calendar)
+    db.session.commit()
+    log.info("due times recomputed for %d open tickets", len(tickets))
+    return len(tickets)
