@@ -96,6 +96,8 @@ def build_settings() -> dict:
         # how often the relay safety net runs (beat) and workers look for new provider queues
         "JOINTDESK_RELAY_INTERVAL": env_float("JOINTDESK_RELAY_INTERVAL", 5),
         "JOINTDESK_QUEUE_REFRESH_SECONDS": env_float("JOINTDESK_QUEUE_REFRESH_SECONDS", 5),
+        # how often the beat job looks for tickets at risk or past their time limit
+        "JOINTDESK_SLA_CHECK_SECONDS": env_float("JOINTDESK_SLA_CHECK_SECONDS", 300),
         # reverse proxies in front of the app whose X-Forwarded-For is trusted (0: none)
         "JOINTDESK_PROXY_COUNT": int(env_float("JOINTDESK_PROXY_COUNT", 0)),
         "RATELIMIT_ENABLED": env_bool("JOINTDESK_RATELIMIT_ENABLED", True),

@@ -27,6 +27,11 @@ def celery_init_app(app: Flask) -> Celery:
             "schedule": app.config["JOINTDESK_RELAY_INTERVAL"],
             "options": {"queue": "jointdesk", "expires": app.config["JOINTDESK_RELAY_INTERVAL"]},
         },
+        "check-sla": {
+            "task": "jointdesk.check_sla",
+            "schedule": app.config["JOINTDESK_SLA_CHECK_SECONDS"],
+            "options": {"queue": "jointdesk", "expires": app.config["JOINTDESK_SLA_CHECK_SECONDS"]},
+        },
     }
     celery_app.set_default()
     app.extensions["celery"] = celery_app

@@ -196,5 +196,118 @@ def token_create(username: str) -> None:
     click.echo(value)
 
 
+@main.group()
+def calendar() -> None:
+    """The working calendar: due times, a year's schedule, administrator overrides."""
+
+
+def _parse_day(value: str):
+    from datetime import date
+
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not a date like 2027-01-01") from exc
+
+
+@calendar.command("due")
+@click.option("--start", "start_text", required=True, help="ISO time, e.g. 2026-11-26T14:00+08:00")
+@click.option("--days", type=float, required=True, help="working days; may be 0.5")
+def calendar_due(start_text: str, days: float) -> None:
+    """Print the due time of a clock started at START for DAYS working days."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from jointdesk.workingtime import working_calendar
+
+    if days < 0:
+        raise click.BadParameter("must not be negative", param_hint="--days")
+    try:
+        start = datetime.fromisoformat(start_text)
+    except ValueError as exc:
+        raise click.BadParameter(f"{start_text!r} is not ISO 8601", param_hint="--start") from exc
+    app = _app()
+    with app.app_context():
+        tz = ZoneInfo(app.config["JOINTDESK_TIMEZONE"])
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=tz)
+        cal = working_calendar()
+        due = cal.add(start, days)
+        click.echo(due.astimezone(tz).isoformat())
+        if cal.provisional_between(start, due):
+            click.echo(
+                "provisional: the official schedule of a year on the way is not known yet "
+                "(weekends only); enter it with `jointdesk calendar set` and `confirm`",
+                err=True,
+            )
+
+
+@calendar.command("show")
+@click.option("--year", type=int, help="default: this year")
+def calendar_show(year: int | None) -> None:
+    """List the year's holidays on weekdays, working weekends and overrides."""
+    from datetime import date
+
+    from jointdesk.policy.clock import library_knows
+    from jointdesk.workingtime import confirmed_years, office_hours_text, year_listing
+
+    year = year or date.today().year
+    app = _app()
+    with app.app_context():
+        click.echo(f"office hours: {office_hours_text()} ({app.config['JOINTDESK_TIMEZONE']})")
+        if library_knows(date(year, 1, 1)):
+            click.echo(f"{year}: official schedule from the chinesecalendar library")
+        elif year in confirmed_years():
+            click.echo(f"{year}: schedule entered and confirmed by an administrator")
+        else:
+            click.echo(
+                f"{year}: PROVISIONAL - no official schedule yet; weekends only. "
+                f"Enter holidays and working weekends, then `jointdesk calendar confirm {year}`."
+            )
+        for row in year_listing(year):
+            kind = "working" if row["working"] else "off"
+            name = f" {row['name']}" if row["name"] else ""
+            click.echo(f"{row['day']:%Y-%m-%d} {row['day']:%a} {kind:<8} {row['source']}{name}")
+
+
+@calendar.command("set")
+@click.argument("day")
+@click.option("--working/--off", required=True, help="a working day, or a day off")
+@click.option("--note", default="")
+def calendar_set(day: str, working: bool, note: str) -> None:
+    """Override one date (e.g. enter next year's official holidays and working weekends)."""
+    from jointdesk.workingtime import set_override
+
+    parsed = _parse_day(day)
+    with _app().app_context():
+        set_override(parsed, working, note, "cli")
+    click.echo(f"{parsed} is now {'a working day' if working else 'a day off'}")
+
+
+@calendar.command("unset")
+@click.argument("day")
+def calendar_unset(day: str) -> None:
+    """Remove the override of one date."""
+    from jointdesk.workingtime import remove_override
+
+    parsed = _parse_day(day)
+    with _app().app_context():
+        removed = remove_override(parsed, "cli")
+    click.echo(f"override of {parsed} removed" if removed else f"{parsed} had no override")
+
+
+@calendar.command("confirm")
+@click.argument("year", type=int)
+@click.option("--undo", is_flag=True, help="take the confirmation back")
+def calendar_confirm(year: int, undo: bool) -> None:
+    """Say that YEAR's official schedule has been entered in full: its due times stop being
+    provisional."""
+    from jointdesk.workingtime import confirm_year
+
+    with _app().app_context():
+        confirm_year(year, "cli", confirmed=not undo)
+    click.echo(f"{year} {'un' if undo else ''}confirmed")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -59,3 +59,91 @@ def uncovered_years(today: date) -> list[int]:
     """This year and next, where the official schedule is neither in the library nor entered."""
     calendar = working_calendar()
     return [y for y in (today.year, today.year + 1) if calendar.is_provisional(date(y, 1, 1))]
+
+
+def _changed(action: str, actor, detail: dict) -> None:
+    from jointdesk import audit
+    from jointdesk.sla import recompute_open_due_times
+
+    audit.record(action, actor=actor, detail=detail)
+    db.session.commit()
+    if has_request_context():
+        forget_calendar()
+    recompute_open_due_times()
+
+
+def set_override(day: date, working: bool, note: str, actor) -> None:
+    """Declares a date a working day or a day off; open tickets' due times follow."""
+    row = db.session.get(CalendarOverride, day)
+    label = actor.username if hasattr(actor, "username") else str(actor or "system")
+    if row is None:
+        db.session.add(
+            CalendarOverride(day=day, working=working, note=note[:200], updated_by=label)
+        )
+    else:
+        row.working, row.note, row.updated_by = working, note[:200], label
+    _changed(
+        "calendar_changed", actor, {"day": day.isoformat(), "working": working, "note": note[:200]}
+    )
+
+
+def remove_override(day: date, actor) -> bool:
+    row = db.session.get(CalendarOverride, day)
+    if row is None:
+        return False
+    db.session.delete(row)
+    _changed("calendar_changed", actor, {"day": day.isoformat(), "removed": True})
+    return True
+
+
+def confirm_year(year: int, actor, confirmed: bool = True) -> None:
+    """An administrator says the year's official schedule is entered in full (or takes it back)."""
+    key = f"{CONFIRMED_PREFIX}{year}"
+    row = db.session.get(Meta, key)
+    if confirmed and row is None:
+        db.session.add(Meta(key=key, value="1"))
+    elif not confirmed and row is not None:
+        db.session.delete(row)
+    _changed("calendar_changed", actor, {"year": year, "confirmed": confirmed})
+
+
+def set_office_hours(text: str, actor) -> None:
+    """Validated like the setting; raises ValueError with the reason."""
+    hours = OfficeHours.parse(text)
+    value = ",".join(f"{s:%H:%M}-{e:%H:%M}" for s, e in hours.intervals)
+    row = db.session.get(Meta, OFFICE_HOURS_KEY)
+    if row is None:
+        db.session.add(Meta(key=OFFICE_HOURS_KEY, value=value))
+    else:
+        row.value = value
+    _changed("office_hours_changed", actor, {"office_hours": value})
+
+
+def year_listing(year: int) -> list[dict]:
+    """Every date of the year that is not an ordinary weekday or weekend, with its source."""
+    import chinese_calendar
+
+    from jointdesk.policy.clock import library_knows
+
+    calendar = working_calendar()
+    out = []
+    day = date(year, 1, 1)
+    from datetime import timedelta
+
+    while day.year == year:
+        working = calendar.is_working_day(day)
+        ordinary = day.weekday() < 5
+        if day in calendar.overrides or working != ordinary:
+            name = None
+            if library_knows(day):
+                _on, name = chinese_calendar.get_holiday_detail(day)
+            out.append(
+                {
+                    "day": day,
+                    "working": working,
+                    "source": "override" if day in calendar.overrides else "official",
+                    "name": name,
+                }
+            )
+        day += timedelta(days=1)
+    return out

@@ -217,6 +217,10 @@ def test_missing_material_is_accepted_with_a_note(client, users):
     )
     assert res.status_code == 201
     assert res.get_json()["materials"] == [
-        {"kind": "application_form", "provided": False, "note": "现场踏勘时提交",
-         "handed_over_at": None}
+        {
+            "kind": "application_form",
+            "provided": False,
+            "note": "现场踏勘时提交",
+            "handed_over_at": None,
+        }
     ]

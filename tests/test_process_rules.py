@@ -69,7 +69,13 @@ def test_resume_returns_to_where_it_was_suspended():
 
 def test_allowed_actions_lists_exactly_what_next_status_accepts():
     assert allowed_actions("queued", TWO) == [
-        "accept", "return", "suspend", "assign", "permit_file", "permit_grant", "material_received"
+        "accept",
+        "return",
+        "suspend",
+        "assign",
+        "permit_file",
+        "permit_grant",
+        "material_received",
     ]
     assert allowed_actions("connected", TWO) == []
 

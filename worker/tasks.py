@@ -17,3 +17,11 @@ def deliver_ticket(message_id: int) -> str:
 def relay_outbox() -> int:
     """Safety net: publishes outbox rows that were never published or got lost."""
     return outbox.relay()
+
+
+@shared_task(name="jointdesk.check_sla", ignore_result=True)
+def check_sla() -> dict:
+    """Marks at-risk and overdue tickets and notifies their representative and supervisors."""
+    from jointdesk.sla import check_sla as run
+
+    return run()

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+from datetime import date
+from zoneinfo import ZoneInfo
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import StringField
+from wtforms import DateField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from jointdesk import audit
@@ -20,6 +22,119 @@ from jointdesk.models import District, Provider, Route, Service
 from jointdesk.routing.services import set_route
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+class OverrideForm(FlaskForm):
+    day = DateField(_l("Date"), validators=[DataRequired()])
+    working = SelectField(
+        _l("This date is"),
+        choices=[("off", _l("a day off")), ("working", _l("a working day"))],
+    )
+    note = StringField(_l("Note (e.g. Spring Festival)"), validators=[Optional(), Length(max=200)])
+
+
+class OfficeHoursForm(FlaskForm):
+    hours = StringField(_l("Office hours"), validators=[DataRequired(), Length(max=100)])
+
+
+@bp.route("/")
+@roles_required("admin")
+def dashboard():
+    """What needs an administrator: years without an official calendar, overdue tickets."""
+    from jointdesk.models import Ticket
+    from jointdesk.models.types import utcnow
+    from jointdesk.policy.process import OPEN
+    from jointdesk.workingtime import uncovered_years
+
+    tz = ZoneInfo(current_app.config["JOINTDESK_TIMEZONE"])
+    today = utcnow().astimezone(tz).date()
+    provisional = db.session.execute(
+        db.select(db.func.count(Ticket.id)).where(
+            Ticket.due_provisional.is_(True), Ticket.status.in_(OPEN)
+        )
+    ).scalar_one()
+    return render_template(
+        "admin/dashboard.html", uncovered=uncovered_years(today), provisional=provisional
+    )
+
+
+@bp.route("/calendar", methods=["GET", "POST"])
+@roles_required("admin")
+def calendar():
+    """The year's calendar: official days, overrides to add or remove, office hours."""
+    from jointdesk.policy.clock import library_knows
+    from jointdesk.workingtime import (
+        confirm_year,
+        confirmed_years,
+        office_hours_text,
+        remove_override,
+        set_office_hours,
+        set_override,
+        year_listing,
+    )
+
+    tz = ZoneInfo(current_app.config["JOINTDESK_TIMEZONE"])
+    year = request.args.get("year", type=int) or utcnow_local_year(tz)
+    year = min(max(year, 2000), 2100)
+    override_form = OverrideForm(prefix="o")
+    hours_form = OfficeHoursForm(prefix="h")
+    post = PostForm()
+    if request.method == "POST":
+        what = request.form.get("what")
+        if what == "override" and override_form.validate_on_submit():
+            day = override_form.day.data
+            set_override(
+                day,
+                override_form.working.data == "working",
+                override_form.note.data or "",
+                current_user,
+            )
+            flash(_("Saved. Open tickets' due times were recomputed."), "success")
+            return redirect(url_for("admin.calendar", year=day.year))
+        if what == "remove" and post.validate_on_submit():
+            try:
+                day = date.fromisoformat(request.form.get("day", ""))
+            except ValueError:
+                flash(_("Not a date."), "error")
+            else:
+                remove_override(day, current_user)
+                flash(_("Saved. Open tickets' due times were recomputed."), "success")
+            return redirect(url_for("admin.calendar", year=year))
+        if what in ("confirm", "unconfirm") and post.validate_on_submit():
+            confirm_year(year, current_user, confirmed=what == "confirm")
+            flash(_("Saved. Open tickets' due times were recomputed."), "success")
+            return redirect(url_for("admin.calendar", year=year))
+        if what == "hours" and hours_form.validate_on_submit():
+            try:
+                set_office_hours(hours_form.hours.data, current_user)
+            except ValueError:
+                hours_form.hours.errors = [
+                    _("Write them like 09:00-12:00,13:00-17:00, ascending, without overlap.")
+                ]
+            else:
+                flash(_("Saved. Open tickets' due times were recomputed."), "success")
+                return redirect(url_for("admin.calendar", year=year))
+    if not hours_form.hours.data:
+        hours_form.hours.data = office_hours_text()
+    known = library_knows(date(year, 1, 1))
+    return render_template(
+        "admin/calendar.html",
+        year=year,
+        rows=year_listing(year),
+        known=known,
+        confirmed=year in confirmed_years(),
+        override_form=override_form,
+        hours_form=hours_form,
+        form=post,
+    )
+
+
+def utcnow_local_year(tz) -> int:
+    from jointdesk.models.types import utcnow
+
+    return utcnow().astimezone(tz).year
+
+
 CODE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,39}$")
 
 

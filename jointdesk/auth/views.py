@@ -32,7 +32,7 @@ HOME_BY_ROLE = {
     "clerk": "windows.new_application",
     "staff": "desk.queue",
     "supervisor": "cases.search",
-    "admin": "admin.routing",
+    "admin": "admin.dashboard",
     "integration": "cases.public_status",
 }
 
