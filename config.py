@@ -85,7 +85,8 @@ def build_settings() -> dict:
         "JOINTDESK_DEVELOPMENT": development,
         "JOINTDESK_INSTANCE_PATH": str(inst),
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # hide_parameters: a database error never carries applicants' data into a log
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
         "JOINTDESK_BROKER_URL": broker_url,
         "JOINTDESK_EMBEDDED_BROKER": embedded_broker,
         "JOINTDESK_BROKER_FOLDER": str(broker_folder),

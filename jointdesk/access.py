@@ -33,3 +33,14 @@ def can_read_queue(user: User, provider_id: int) -> bool:
     return user.role in ("supervisor", "admin") or (
         user.role == "staff" and user.provider_id == provider_id
     )
+
+
+def sees_whole_phone(user: User) -> bool:
+    """The people who call the applicant: the clerk and the providers' staff."""
+    return user.role in ("clerk", "staff")
+
+
+def sees_ticket_detail(user: User, ticket: Ticket) -> bool:
+    """Reasons, representatives and history of a ticket: everyone on the case except staff of
+    another provider, who see its progress only."""
+    return user.role != "staff" or user.provider_id == ticket.provider_id

@@ -9,6 +9,8 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from jointdesk.extensions import db
+
 log = logging.getLogger(__name__)
 
 
@@ -43,7 +45,30 @@ _HTTP_MESSAGES = {
 }
 
 
+def _has_nul(value) -> bool:
+    return "\x00" in value if isinstance(value, str) else False
+
+
 def init_errors(app: Flask) -> None:
+    @app.before_request
+    def _refuse_nul_bytes():
+        """No text field anywhere may carry a NUL byte (PostgreSQL refuses them)."""
+        values = [request.path, *request.args.keys(), *request.args.values()]
+        if request.method == "POST" and request.mimetype in (
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+        ):
+            values += [*request.form.keys(), *request.form.values()]
+        if any(_has_nul(v) for v in values) or (
+            request.is_json and b"\\u0000" in request.get_data(cache=True)
+        ):
+            if _wants_json():
+                return error_response(400, "bad_request", _("Text may not contain NUL bytes."))
+            return render_template(
+                "error.html", status=400, message=_("Text may not contain NUL bytes.")
+            ), 400
+        return None
+
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
         return error_response(exc.status, exc.code, exc.message, exc.fields)
@@ -57,6 +82,7 @@ def init_errors(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
+        db.session.rollback()
         code, message = _HTTP_MESSAGES.get(exc.code or 500, ("error", lambda: exc.description))
         if _wants_json():
             return error_response(exc.code or 500, code, str(message()))
@@ -64,6 +90,7 @@ def init_errors(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
+        db.session.rollback()  # the page below may touch the database (current user)
         log.exception("unexpected error on %s %s", request.method, request.path)
         message = _("Something went wrong on our side; it has been logged.")
         if _wants_json():

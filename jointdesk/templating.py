@@ -11,6 +11,7 @@ from flask_babel import get_locale
 from jointdesk import labels
 from jointdesk.auth.views import PostForm
 from jointdesk.policy.identity import mask_id_number, mask_name, mask_phone
+from jointdesk.policy.process import ACTIONS_NEEDING_REASON
 
 
 def local_time(value: datetime | str | None) -> str:
@@ -34,6 +35,7 @@ def init_templating(app: Flask) -> None:
     def _globals():
         return {
             "L": labels,
+            "ACTIONS_NEEDING_REASON": ACTIONS_NEEDING_REASON,
             "post_form": PostForm(formdata=None),  # only its CSRF token is used
             "current_locale": "en" if str(get_locale() or "zh").startswith("en") else "zh_CN",
         }

@@ -219,3 +219,17 @@ def test_unknown_provider_and_ticket_are_404(client, users):
         == 404
     )
     assert act(client, users["water"][1], 999999, action="accept").status_code == 404
+
+
+def test_staff_see_other_providers_progress_but_not_their_details(client, users, case):
+    heat = ticket_of(case, "heat")["id"]
+    act(client, users["heat"][1], heat, action="return", reason="无供热管网-内部说明")
+    view = client.get(f"/api/v1/cases/{case['reference']}", headers=users["water"][1]).get_json()
+    other = next(t for t in view["tickets"] if t["service"] == "heat")
+    mine = next(t for t in view["tickets"] if t["service"] == "water")
+    assert (
+        other["status"] == "returned" and "version" not in other and "allowed_actions" not in other
+    )
+    assert "version" in mine
+    heat_events = [e for e in view["events"] if e["service"] == "heat"]
+    assert heat_events and all(e["detail"] == {} and e["actor"] == "" for e in heat_events)

@@ -140,6 +140,7 @@ def test_worker_killed_mid_task_loses_nothing_and_duplicates_nothing(
     from jointdesk.routing.outbox import relay
 
     slow = Worker(env={"JOINTDESK_FAULT_DELIVERY_DELAY": "30"})
+    app.config["JOINTDESK_OUTBOX_REDELIVER_SECONDS"] = 0  # no need to wait a minute here
     try:
         res = client.post("/api/v1/cases", json=application_body(), headers=users["clerk"][1])
         reference = res.get_json()["reference"]
@@ -152,7 +153,6 @@ def test_worker_killed_mid_task_loses_nothing_and_duplicates_nothing(
     assert ticket_states(db, reference) == ["dispatching"] * 4
     fresh = Worker()
     try:
-        app.config["JOINTDESK_OUTBOX_REDELIVER_SECONDS"] = 0
         with app.app_context():
             relay()
         assert wait_for(lambda: all_queued(db, reference), 15), fresh.output()[-3000:]

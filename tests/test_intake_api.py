@@ -224,3 +224,15 @@ def test_missing_material_is_accepted_with_a_note(client, users):
             "handed_over_at": None,
         }
     ]
+
+
+def test_a_retried_approval_system_push_answers_with_the_same_case(client, db, users):
+    body = application_body(materials=None)
+    body["project"]["approval_system_code"] = "2026-410105-47-01-009999"
+    url = "/api/v1/integrations/approval-system/projects"
+    first = client.post(url, json=body, headers=users["integration"][1])
+    again = client.post(url, json=body, headers=users["integration"][1])
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.get_json()["reference"] == first.get_json()["reference"]
+    assert "query_code" not in again.get_json()
+    assert db.session.execute(db.select(db.func.count(Case.id))).scalar_one() == 1

@@ -170,7 +170,9 @@ def routing():
                 raw = request.form.get(f"route-{service.code}-{district.id}")
                 if raw is None:
                     continue
-                provider_id = int(raw) if raw.isdigit() and int(raw) in provider_ids else None
+                provider_id = int(raw) if raw.isdecimal() and raw.isascii() else None
+                if provider_id not in provider_ids:
+                    provider_id = None
                 before = db.session.execute(
                     db.select(Route.provider_id).where(
                         Route.service_code == service.code, Route.district_id == district.id

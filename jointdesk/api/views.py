@@ -18,7 +18,11 @@ from jointdesk.errors import ApiError
 from jointdesk.extensions import db, limiter
 from jointdesk.models import Provider, Ticket
 from jointdesk.policy.process import TICKET_STATUSES
-from jointdesk.windows.services import query_code_matches, submit_application
+from jointdesk.windows.services import (
+    AlreadySubmitted,
+    case_for_applicant,
+    submit_application,
+)
 from jointdesk.windows.validation import ValidationFailed, validate_application
 
 INTAKE_ROLES = ("clerk", "integration")
@@ -44,7 +48,10 @@ def api_roles(*roles: str) -> Callable:
 
 
 def json_body() -> dict:
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # absurdly deep nesting
+        data = None
     if not isinstance(data, dict):
         raise ApiError(400, "bad_request", _("The request body must be a JSON object."))
     return data
@@ -58,6 +65,10 @@ def _intake(data: dict, default_channel: str):
         raise ApiError(
             422, "invalid", _("The application has errors; see the fields."), exc.fields
         ) from exc
+    except AlreadySubmitted as exc:
+        # a retried push: the same project answers with its case, never a second one
+        body = case_dict(load_case(exc.case.reference), g.api_user)
+        return jsonify(body), 200, {"Location": f"/api/v1/cases/{exc.case.reference}"}
     body = case_dict(load_case(case.reference), g.api_user)  # one eager load, not lazy ones
     body["query_code"] = code
     return jsonify(body), 201, {"Location": f"/api/v1/cases/{case.reference}"}
@@ -68,12 +79,12 @@ def _intake(data: dict, default_channel: str):
 def create_case():
     """One combined application → a case with one ticket per service, fanned out."""
     data = json_body()
-    if data.get("channel") == "approval_system":
+    if data.get("channel") == "approval_system" and g.api_user.role != "integration":
         raise ApiError(
             422,
             "invalid",
             _("The application has errors; see the fields."),
-            {"channel": _("Projects from the approval system use their own endpoint.")},
+            {"channel": _("Only the approval system's integration client pushes projects.")},
         )
     return _intake(data, "window")
 
@@ -92,7 +103,7 @@ def approval_system_project():
 @api_roles()
 def get_case(reference: str):
     """The aggregated case view, for anyone on the case."""
-    case = load_case(reference)
+    case = load_case(reference.strip().upper()[:32])
     if case is None or not can_view_case(g.api_user, case):
         raise ApiError(404, "not_found", _("No such case."))
     return jsonify(case_dict(case, g.api_user))
@@ -145,7 +156,7 @@ def provider_tickets(code: str):
                 {"overdue": _("Use true or false.")},
             )
         overdue = overdue_raw.lower() in ("true", "1")
-    page = _int_arg("page", 1, 1, 1_000_000)
+    page = _int_arg("page", 1, 1, 100_000)
     per_page = _int_arg("per_page", 20, 1, MAX_PER_PAGE)
     result = db.paginate(
         queue_query(provider.id, status=status, overdue=overdue),
@@ -163,7 +174,7 @@ def provider_tickets(code: str):
     )
 
 
-@bp.post("/tickets/<int:ticket_id>/actions")
+@bp.post("/tickets/<int(max=2147483647):ticket_id>/actions")
 @api_roles("staff")
 def ticket_action(ticket_id: int):
     """One action on a ticket by its provider's staff; 409 when its state does not allow it."""
@@ -211,9 +222,8 @@ public_lookup_limit = limiter.shared_limit(public_limit, scope="public-lookup")
 @public_lookup_limit
 def public_case(reference: str):
     """Public: progress for the applicant, by reference and query code. Rate-limited."""
-    code = request.args.get("code", "")
-    case = load_case(reference[:32]) if len(reference) <= 32 else None
-    if not query_code_matches(case, reference, code[:32]):
+    case = case_for_applicant(reference, request.args.get("code", ""))
+    if case is None:
         raise ApiError(404, "not_found", _("No case matches this reference and query code."))
     return jsonify(public_case_dict(case))
 

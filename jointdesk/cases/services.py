@@ -9,6 +9,7 @@ from flask import current_app
 from sqlalchemy.orm import selectinload
 
 from jointdesk import sla
+from jointdesk.access import sees_ticket_detail, sees_whole_phone
 from jointdesk.desk.services import is_overdue
 from jointdesk.extensions import db
 from jointdesk.models import Case, Event, Ticket, User
@@ -117,7 +118,9 @@ def ticket_dict(
     return data
 
 
-def case_events(case: Case) -> list[dict]:
+def case_events(case: Case, hidden: set[int] | None = None) -> list[dict]:
+    """The timeline; events of ``hidden`` tickets keep what and when but lose their details."""
+    hidden = hidden or set()
     rows = db.session.execute(
         db.select(Event).where(Event.case_id == case.id).order_by(Event.created_at, Event.id)
     ).scalars()
@@ -125,11 +128,11 @@ def case_events(case: Case) -> list[dict]:
     return [
         {
             "at": iso(ev.created_at),
-            "actor": ev.actor,
             "action": ev.action,
             "ticket_id": ev.ticket_id,
             "service": services.get(ev.ticket_id),
-            "detail": ev.detail,
+            "actor": ev.actor if ev.ticket_id not in hidden else "",
+            "detail": ev.detail if ev.ticket_id not in hidden else {},
         }
         for ev in rows
     ]
@@ -139,7 +142,7 @@ def case_dict(case: Case, viewer: User) -> dict:
     """The one aggregated view. Phone whole for the people who call the applicant."""
     now = utcnow()
     calendar = working_calendar()
-    show_phone = viewer.role in ("clerk", "staff")
+    show_phone = sees_whole_phone(viewer)
     return {
         "reference": case.reference,
         "status": case_status(t.status for t in case.tickets),
@@ -168,8 +171,13 @@ def case_dict(case: Case, viewer: User) -> dict:
             }
             for m in case.materials
         ],
-        "tickets": [ticket_dict(t, now, calendar=calendar) for t in case.tickets],
-        "events": case_events(case),
+        "tickets": [
+            ticket_dict(t, now, calendar=calendar, public=not sees_ticket_detail(viewer, t))
+            for t in case.tickets
+        ],
+        "events": case_events(
+            case, hidden={t.id for t in case.tickets if not sees_ticket_detail(viewer, t)}
+        ),
         "indicators": sla.case_indicators(case, now),
     }
 

@@ -17,7 +17,7 @@ from jointdesk.cases.services import case_dict, load_case, public_case_dict
 from jointdesk.extensions import db, limiter
 from jointdesk.models import Case, Ticket
 from jointdesk.policy.process import case_status
-from jointdesk.windows.services import query_code_matches
+from jointdesk.windows.services import case_for_applicant
 
 bp = Blueprint("cases", __name__)
 
@@ -27,30 +27,38 @@ class LookupForm(FlaskForm):
     code = StringField(_l("Query code"), validators=[DataRequired(), Length(max=32)])
 
 
-@bp.route("/cases")
+class SearchForm(FlaskForm):
+    q = StringField(_l("Reference or applicant phone"), validators=[Length(max=32)])
+
+
+@bp.route("/cases", methods=["GET", "POST"])
 @roles_required("clerk", "staff", "supervisor", "admin")
 def search():
-    """Recent cases, or those whose reference or applicant phone matches ``q``."""
-    q = (request.args.get("q") or "").strip()[:32]
+    """Recent cases, or those matching a reference (anyone) or the applicant's phone (clerks).
+
+    The search is a POST, so phone numbers never travel in URLs and access logs."""
+    form = SearchForm()
+    q = ""
     query = db.select(Case).order_by(Case.created_at.desc()).limit(50)
     if current_user.role == "staff":
-        query = query.where(
-            Case.id.in_(
-                db.select(Ticket.case_id).where(Ticket.provider_id == current_user.provider_id)
-            )
-        )
-    if q:
-        query = query.where(or_(Case.reference == q.upper(), Case.applicant_phone == q))
+        mine = db.select(Ticket.case_id).where(Ticket.provider_id == current_user.provider_id)
+        query = query.where(Case.id.in_(mine))
+    if form.validate_on_submit() and (form.q.data or "").strip():
+        q = form.q.data.strip()
+        if current_user.role == "clerk":
+            query = query.where(or_(Case.reference == q.upper(), Case.applicant_phone == q))
+        else:
+            query = query.where(Case.reference == q.upper())
     cases = db.session.execute(query).scalars().all()
     rows = [(c, case_status(t.status for t in c.tickets)) for c in cases]
-    return render_template("cases/search.html", rows=rows, q=q)
+    return render_template("cases/search.html", rows=rows, form=form, q=q)
 
 
 @bp.route("/cases/<reference>")
 @roles_required("clerk", "staff", "supervisor", "admin")
 def view(reference: str):
     """ONE case view: overall status, each service's ticket, the full timeline."""
-    case = load_case(reference)
+    case = load_case(reference.strip().upper()[:32])
     if case is None or not can_view_case(current_user, case):
         abort(404)
     return render_template("cases/view.html", case=case, data=case_dict(case, current_user))
@@ -66,9 +74,8 @@ def public_status():
     result = None
     not_found = False
     if form.validate_on_submit():
-        reference = form.reference.data.strip().upper()
-        case = load_case(reference)
-        if query_code_matches(case, reference, form.code.data.strip()):
+        case = case_for_applicant(form.reference.data, form.code.data)
+        if case is not None:
             result = public_case_dict(case)
         else:
             not_found = True

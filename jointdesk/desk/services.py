@@ -17,6 +17,7 @@ from jointdesk.models import Ticket, User
 from jointdesk.models.types import utcnow
 from jointdesk.policy.process import (
     ACTIONS,
+    ACTIONS_NEEDING_REASON,
     DISPATCHING,
     OPEN,
     PERMIT_FILED,
@@ -61,7 +62,7 @@ def perform_action(
             _("Reason too long."),
             {"reason": _("At most %(n)d characters.", n=MAX_REASON)},
         )
-    if action in ("return", "suspend") and not reason:
+    if action in ACTIONS_NEEDING_REASON and not reason:
         raise ActionRefused(
             422, "invalid", _("A reason is required."), {"reason": _("A reason is required.")}
         )

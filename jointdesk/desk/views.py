@@ -52,7 +52,7 @@ def queue():
     if status not in TICKET_STATUSES:
         status = None
     overdue = {"1": True, "0": False}.get(request.args.get("overdue", ""))
-    page = request.args.get("page", 1, type=int) or 1
+    page = min(max(request.args.get("page", 1, type=int) or 1, 1), 100_000)
     result = db.paginate(
         queue_query(provider.id, status=status, overdue=overdue),
         page=max(page, 1),
@@ -81,7 +81,7 @@ def _ticket_for_staff(ticket_id: int) -> Ticket:
     return ticket
 
 
-@bp.route("/tickets/<int:ticket_id>")
+@bp.route("/tickets/<int(max=2147483647):ticket_id>")
 @roles_required("staff")
 def ticket(ticket_id: int):
     """One ticket of this provider, with the actions its state allows."""
@@ -96,7 +96,7 @@ def ticket(ticket_id: int):
     return render_template("desk/ticket.html", ticket=t, data=ticket_dict(t), form=form)
 
 
-@bp.post("/tickets/<int:ticket_id>/action")
+@bp.post("/tickets/<int(max=2147483647):ticket_id>/action")
 @roles_required("staff")
 def act(ticket_id: int):
     """Carry out one action; a stale page or a state that forbids it gets a message."""

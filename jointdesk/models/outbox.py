@@ -24,6 +24,8 @@ class OutboxMessage(db.Model):
     created_at = mapped_column(UTCDateTime, default=utcnow)
     published_at = mapped_column(UTCDateTime, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # the relay looks at a row again from this moment (backoff after each publish or failure)
+    next_attempt_at = mapped_column(UTCDateTime, nullable=True, index=True)
     last_error: Mapped[str | None] = mapped_column(Text)
     done_at = mapped_column(UTCDateTime, nullable=True, index=True)
 

@@ -35,6 +35,7 @@ ACTIONS = (
     "permit_grant",
     "material_received",
 )
+ACTIONS_NEEDING_REASON = frozenset({"return", "suspend"})
 # actions that record progress on an open ticket without moving its state
 SIDE_ACTIONS = frozenset({"assign", "permit_file", "permit_grant", "material_received"})
 

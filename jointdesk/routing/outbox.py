@@ -59,20 +59,33 @@ def publish(message_ids: list[int]) -> int:
     return _publish_rows(list(rows))
 
 
+def _backoff(msg: OutboxMessage) -> timedelta:
+    """Wait before the relay looks at a row again: the redelivery time, doubling per attempt,
+    at most an hour, so a provider whose workers are away is not flooded with copies."""
+    base = current_app.config["JOINTDESK_OUTBOX_REDELIVER_SECONDS"]
+    return timedelta(seconds=min(base * 2 ** max(msg.attempts - 1, 0), MAX_BACKOFF_SECONDS))
+
+
 def _publish_rows(rows: list[OutboxMessage]) -> int:
     sent = 0
+    now = utcnow()
+    broker_down = False
     for msg in rows:
+        if broker_down:
+            break
         msg.attempts += 1
         try:
             _send(msg)
         except Exception as exc:  # broker down or unreachable: the relay will try again
             msg.last_error = f"{type(exc).__name__}: {exc}"[:500]
+            msg.next_attempt_at = now  # due at the relay's next run
             log.warning(
                 "outbox %s not published (%s); the relay will retry", msg.id, msg.last_error
             )
-            # one failure means the broker is away: leave the rest to the relay too
-            break
-        msg.published_at = utcnow()
+            broker_down = True  # one failure means the broker is away: leave the rest too
+            continue
+        msg.published_at = now
+        msg.next_attempt_at = now + _backoff(msg)
         msg.last_error = None
         sent += 1
     db.session.commit()
@@ -80,31 +93,20 @@ def _publish_rows(rows: list[OutboxMessage]) -> int:
 
 
 def relay(limit: int = 500) -> int:
-    """Publishes every open row that was never published or whose delivery was lost."""
+    """Publishes every open row that is due: never published, or published but not confirmed
+    after its backoff. Never-published rows go first."""
     now = utcnow()
-    base = current_app.config["JOINTDESK_OUTBOX_REDELIVER_SECONDS"]
     query = (
         db.select(OutboxMessage)
         .where(
             OutboxMessage.done_at.is_(None),
-            or_(
-                OutboxMessage.published_at.is_(None),
-                OutboxMessage.published_at < now - timedelta(seconds=base),
-            ),
+            or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now),
         )
-        .order_by(OutboxMessage.id)
+        .order_by(OutboxMessage.published_at.is_not(None), OutboxMessage.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    due = []
-    for msg in db.session.execute(query).scalars():
-        if msg.published_at is not None:
-            # republish with exponential backoff, so a provider whose workers are away for a day
-            # does not find its queue flooded with copies
-            wait = min(base * 2 ** max(msg.attempts - 1, 0), MAX_BACKOFF_SECONDS)
-            if msg.published_at > now - timedelta(seconds=wait):
-                continue
-        due.append(msg)
+    due = list(db.session.execute(query).scalars())
     if not due:
         db.session.commit()
         return 0

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 
+from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
@@ -22,14 +24,13 @@ from jointdesk.routing.services import providers_for
 from jointdesk.windows.validation import Application, ValidationFailed
 from jointdesk.workingtime import working_calendar
 
+log = logging.getLogger(__name__)
 _REF_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 
 
 def new_reference(now) -> str:
     """``ZZ`` + local date + six random characters: unguessable, readable over the phone."""
     from zoneinfo import ZoneInfo
-
-    from flask import current_app
 
     day = now.astimezone(ZoneInfo(current_app.config["JOINTDESK_TIMEZONE"])).strftime("%Y%m%d")
     return "ZZ" + day + "".join(secrets.choice(_REF_ALPHABET) for _ in range(6))
@@ -40,14 +41,32 @@ def new_query_code() -> str:
 
 
 def query_code_digest(reference: str, code: str) -> str:
-    return hashlib.sha256(f"{reference}:{code}".encode()).hexdigest()
+    """HMAC keyed with the secret key: a database dump alone does not give the codes away
+    (changing JOINTDESK_SECRET_KEY therefore invalidates issued query codes)."""
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, f"{reference}:{code}".encode(), hashlib.sha256).hexdigest()
 
 
-def query_code_matches(case: Case | None, reference: str, code: str) -> bool:
-    """Constant-time check; costs the same whether or not the case exists."""
-    digest = query_code_digest(reference, code)
-    expected = case.query_code_hash if case else "0" * 64
-    return hmac.compare_digest(digest, expected) and case is not None
+def case_for_applicant(reference: str, code: str) -> Case | None:
+    """The case if reference and query code match, else None, in the same time either way:
+    one small query, one HMAC, then the full load only for a match."""
+    from jointdesk.cases.services import load_case
+
+    reference = reference.strip().upper()[:32]
+    row = db.session.execute(
+        db.select(Case.id, Case.query_code_hash).where(Case.reference == reference)
+    ).first()
+    expected = row.query_code_hash if row else "0" * 64
+    matches = hmac.compare_digest(query_code_digest(reference, code.strip()[:32]), expected)
+    return load_case(reference) if matches and row is not None else None
+
+
+class AlreadySubmitted(Exception):
+    """The approval system pushed this project before: the push is answered with that case."""
+
+    def __init__(self, case: Case):
+        super().__init__(case.reference)
+        self.case = case
 
 
 def find_district(name: str) -> District | None:
@@ -62,6 +81,15 @@ def submit_application(app_data: Application, actor: User | None) -> tuple[Case,
     Raises ValidationFailed, writing nothing, for an unknown district or a service that no
     provider serves there.
     """
+    if app_data.channel == "approval_system":
+        existing = db.session.execute(
+            db.select(Case).where(
+                Case.channel == "approval_system",
+                Case.approval_system_code == app_data.approval_system_code,
+            )
+        ).scalar_one_or_none()
+        if existing is not None:
+            raise AlreadySubmitted(existing)
     district = find_district(app_data.district)
     if district is None:
         raise ValidationFailed({"address.district": _("Unknown district.")})
@@ -88,7 +116,11 @@ def submit_application(app_data: Application, actor: User | None) -> tuple[Case,
         except IntegrityError:
             db.session.rollback()  # a reference collision, one in a billion: draw again
             continue
-        outbox.publish(message_ids)
+        try:
+            outbox.publish(message_ids)
+        except Exception:  # the case is stored; the relay publishes what this did not
+            db.session.rollback()
+            log.exception("publishing after intake failed; the relay will publish")
         return case, code
     raise RuntimeError("could not draw a unique case reference")
 
