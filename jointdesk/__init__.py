@@ -13,6 +13,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from jointdesk.extensions import babel, csrf, db, limiter, login_manager, migrate
+from jointdesk.workingtime import forget_calendar
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 LOCALES = ("zh_CN", "en")
@@ -73,6 +74,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
     # the locale is chosen per request, even where an app context outlives one (tests, CLI)
     app.before_request(flask_babel_refresh)
+    app.before_request(forget_calendar)
     limiter.init_app(app)
     if not app.config["RATELIMIT_ENABLED"]:
         log.warning("rate limiting is OFF (JOINTDESK_RATELIMIT_ENABLED); only for load tests")

@@ -126,6 +126,14 @@ def year_listing(year: int) -> list[dict]:
     from jointdesk.policy.clock import library_knows
 
     calendar = working_calendar()
+    notes = {
+        row.day: row.note
+        for row in db.session.execute(
+            db.select(CalendarOverride).where(
+                CalendarOverride.day >= date(year, 1, 1), CalendarOverride.day <= date(year, 12, 31)
+            )
+        ).scalars()
+    }
     out = []
     day = date(year, 1, 1)
     from datetime import timedelta
@@ -134,8 +142,8 @@ def year_listing(year: int) -> list[dict]:
         working = calendar.is_working_day(day)
         ordinary = day.weekday() < 5
         if day in calendar.overrides or working != ordinary:
-            name = None
-            if library_knows(day):
+            name = notes.get(day) or None
+            if name is None and library_knows(day):
                 _on, name = chinese_calendar.get_holiday_detail(day)
             out.append(
                 {

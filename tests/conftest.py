@@ -137,8 +137,8 @@ def app(postgres_ready):
 
 
 _DATA_TABLES = (
-    "events, outbox, steps, tickets, materials, cases, api_tokens, users, routes, providers, "
-    "districts, services, meta"
+    "events, outbox, notifications, permits, steps, tickets, materials, cases, api_tokens, "
+    "users, routes, providers, districts, services, meta, calendar_overrides"
 )
 
 
@@ -296,3 +296,48 @@ def deliver_all(db):
         return len(ids)
 
     return _deliver
+
+
+class Clock:
+    """A settable 'now' for the services (UTC-aware)."""
+
+    def __init__(self, start):
+        self.now = start
+
+    def __call__(self):
+        return self.now
+
+    def set(self, moment):
+        from datetime import UTC
+
+        self.now = moment.astimezone(UTC)
+
+    def advance(self, **kwargs):
+        from datetime import timedelta
+
+        self.now = self.now + timedelta(**kwargs)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """Freezes the services' clock; ``clock.set(datetime)`` moves it."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    c = Clock(datetime(2026, 11, 26, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai")))
+    c.set(c.now)
+    import jointdesk.cases.services
+    import jointdesk.desk.services
+    import jointdesk.routing.outbox
+    import jointdesk.sla
+    import jointdesk.windows.services
+
+    for module in (
+        jointdesk.cases.services,
+        jointdesk.desk.services,
+        jointdesk.routing.outbox,
+        jointdesk.sla,
+        jointdesk.windows.services,
+    ):
+        monkeypatch.setattr(module, "utcnow", c)
+    return c

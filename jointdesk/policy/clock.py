@@ -115,7 +115,7 @@ class WorkingCalendar:
                     open_ = datetime.combine(day, s, self.tz)
                     close = datetime.combine(day, e, self.tz)
                     begin = max(open_, local)
-                    if begin < close:
+                    if begin <= close:  # a clock stopped at a closing time may resume there
                         yield begin, close
             day += timedelta(days=1)
         raise RuntimeError("no working time within ten years: check the calendar overrides")

@@ -45,6 +45,9 @@ class ApplicationForm(FlaskForm):
     external_works = BooleanField(_l("External line works needed"))
     pipeline_length_m = StringField(_l("Pipeline length (metres)"))
     supporting_fee_paid = BooleanField(_l("Special supporting fee already paid"))
+    excavates_road = BooleanField(_l("Works dig up or occupy a road"))
+    moves_trees = BooleanField(_l("Works fell or move trees"))
+    occupies_green_space = BooleanField(_l("Works occupy green space"))
     form_provided = BooleanField(_l("Application form received"), default=True)
     form_note = TextAreaField(_l("If missing (容缺): when it will be handed over"))
 
@@ -62,6 +65,9 @@ class ApplicationForm(FlaskForm):
         "project.external_works": "external_works",
         "project.pipeline_length_m": "pipeline_length_m",
         "project.supporting_fee_paid": "supporting_fee_paid",
+        "project.excavates_road": "excavates_road",
+        "project.moves_trees": "moves_trees",
+        "project.occupies_green_space": "occupies_green_space",
         "materials": "form_provided",
         "materials.0.note": "form_note",
         "materials.0.provided": "form_provided",
@@ -92,6 +98,9 @@ class ApplicationForm(FlaskForm):
                 "external_works": bool(self.external_works.data),
                 "pipeline_length_m": length,
                 "supporting_fee_paid": bool(self.supporting_fee_paid.data),
+                "excavates_road": bool(self.excavates_road.data),
+                "moves_trees": bool(self.moves_trees.data),
+                "occupies_green_space": bool(self.occupies_green_space.data),
             },
             "materials": [
                 {
