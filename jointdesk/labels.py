@@ -34,7 +34,7 @@ CHANNEL_LABELS = {
 STEP_LABELS = {"accept": _l("Accept application"), "connect": _l("Inspect and connect")}
 ACTION_LABELS = {
     "accept": _l("Accept"),
-    "connect": _l("Connected"),
+    "connect": _l("Inspect and connect"),
     "return": _l("Return"),
     "suspend": _l("Suspend"),
     "resume": _l("Resume"),
