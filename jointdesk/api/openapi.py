@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from jointdesk.policy.process import ACTIONS, APPLICANT_KINDS, CHANNELS, SERVICES, TICKET_STATUSES
+from jointdesk.policy.process import (
+    ACTIONS,
+    APPLICANT_KINDS,
+    CHANNELS,
+    COMMITMENT_FILING,
+    LIGHTS,
+    PERMIT_KINDS,
+    PERMIT_STATUSES,
+    SERVICES,
+    TICKET_STATUSES,
+)
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -86,7 +96,11 @@ SCHEMAS = {
                     "external_works": {"type": "boolean"},
                     "pipeline_length_m": {"type": ["number", "null"], "minimum": 0},
                     "supporting_fee_paid": {"type": "boolean"},
+                    "excavates_road": {"type": "boolean"},
+                    "moves_trees": {"type": "boolean"},
+                    "occupies_green_space": {"type": "boolean"},
                 },
+                "description": "pipeline_length_m is required when external_works is true",
             },
             "materials": {
                 "type": "array",
@@ -110,8 +124,36 @@ SCHEMAS = {
             "name": {"enum": ["accept", "connect"]},
             "started_at": _TIME,
             "due_at": _TIME,
+            "due_provisional": {
+                "type": "boolean",
+                "description": "rests on a year whose official calendar is not known yet",
+            },
             "completed_at": _TIME,
+            "working_days": {"type": ["number", "null"], "description": "used so far or in all"},
         },
+    },
+    "Permit": {
+        "type": "object",
+        "properties": {
+            "kind": {"enum": [*PERMIT_KINDS, COMMITMENT_FILING]},
+            "status": {"enum": list(PERMIT_STATUSES)},
+            "filed_at": _TIME,
+            "due_at": _TIME,
+            "due_provisional": {"type": "boolean"},
+            "granted_at": _TIME,
+        },
+    },
+    "Fee": {
+        "type": "object",
+        "properties": {
+            "amount": {"type": ["number", "null"], "description": "null: at the published price"},
+            "basis": {"type": "string"},
+            "basis_text": {"type": "string"},
+        },
+    },
+    "Light": {
+        "type": "object",
+        "properties": {k: {"enum": list(LIGHTS)} for k in ("step", "total", "overall")},
     },
     "Ticket": {
         "type": "object",
@@ -124,8 +166,16 @@ SCHEMAS = {
             "provider_name": {"type": "string"},
             "status": {"enum": list(TICKET_STATUSES)},
             "steps": {"type": "array", "items": {"$ref": "#/components/schemas/Step"}},
-            "permits": {"type": "array", "items": {"type": "object"}},
-            "fee": {"type": ["object", "null"]},
+            "permits": {"type": "array", "items": {"$ref": "#/components/schemas/Permit"}},
+            "fee": {
+                "type": "object",
+                "properties": {
+                    "connection": {"$ref": "#/components/schemas/Fee"},
+                    "outside_boundary_investment": {"$ref": "#/components/schemas/Fee"},
+                },
+            },
+            "light": {"$ref": "#/components/schemas/Light"},
+            "due_provisional": {"type": "boolean"},
             "representative": {"type": ["object", "null"]},
             "due_at": _TIME,
             "overdue": {"type": "boolean"},
@@ -146,6 +196,11 @@ SCHEMAS = {
             "applicant": {"type": "object", "description": "ID number always masked"},
             "tickets": {"type": "array", "items": {"$ref": "#/components/schemas/Ticket"}},
             "events": {"type": "array", "items": {"type": "object"}},
+            "indicators": {
+                "type": "object",
+                "description": "steps, applicant_trips, materials_asked, limits, per-ticket "
+                "working days and permit time, cost_to_applicant, four_zero",
+            },
         },
     },
     "TicketPage": {
@@ -164,6 +219,11 @@ SCHEMAS = {
             "action": {"enum": list(ACTIONS)},
             "reason": {"type": "string", "description": "required for return and suspend"},
             "representative": {"type": "string", "description": "username, for assign"},
+            "permit": {
+                "type": "string",
+                "description": "permit kind, for permit_file / permit_grant",
+            },
+            "material": {"type": "string", "description": "material kind, for material_received"},
             "version": {"type": "integer"},
         },
     },
@@ -216,7 +276,11 @@ def openapi_document() -> dict:
                             }
                         },
                     },
-                    "responses": {"201": _json("Case", "created")} | _errors(400, 401, 403, 422),
+                    "responses": {
+                        "200": _json("Case", "already pushed: the same case"),
+                        "201": _json("Case", "created"),
+                    }
+                    | _errors(400, 401, 403, 422),
                 }
             },
             "/api/v1/cases/{reference}": {
