@@ -205,7 +205,9 @@ def queue_query(provider_id: int, *, status: str | None = None, overdue: bool | 
         .options(
             selectinload(Ticket.case),
             selectinload(Ticket.steps),
+            selectinload(Ticket.permits),
             selectinload(Ticket.representative),
+            selectinload(Ticket.provider),
         )
     )
     if status:
