@@ -13,7 +13,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from jointdesk import audit, sla
 from jointdesk.extensions import db
-from jointdesk.models import Ticket, User
+from jointdesk.models import Case, Ticket, User
 from jointdesk.models.types import utcnow
 from jointdesk.policy.process import (
     ACTIONS,
@@ -203,7 +203,7 @@ def queue_query(provider_id: int, *, status: str | None = None, overdue: bool | 
         db.select(Ticket)
         .where(Ticket.provider_id == provider_id, Ticket.status != DISPATCHING)
         .options(
-            selectinload(Ticket.case),
+            selectinload(Ticket.case).selectinload(Case.district),
             selectinload(Ticket.steps),
             selectinload(Ticket.permits),
             selectinload(Ticket.representative),
