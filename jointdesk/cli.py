@@ -110,8 +110,15 @@ def run(host: str, port: int) -> None:
 
     app = _app()
     upgrade_database(app)
-    worker_proc = subprocess.Popen(_celery_cmd(*_worker_args(None, 2, beat=True)))  # noqa: S603
+    worker_proc = subprocess.Popen(  # noqa: S603
+        _celery_cmd(*_worker_args(None, 2, beat=True)), preexec_fn=_die_with_parent
+    )
     click.echo(f"JointDesk on http://{host}:{port}/  (worker pid {worker_proc.pid}; Ctrl-C stops)")
+
+    def _terminate(_signum, _frame):
+        raise KeyboardInterrupt  # SIGTERM (a service manager, `kill`) stops it like Ctrl-C
+
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         serve(app, host=host, port=port, threads=8)
     except KeyboardInterrupt:
@@ -123,6 +130,17 @@ def run(host: str, port: int) -> None:
             time.sleep(0.2)
         if worker_proc.poll() is None:
             worker_proc.kill()
+
+
+def _die_with_parent() -> None:
+    """Linux: the worker gets SIGTERM if `jointdesk run` dies without cleaning up."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 @main.group()
