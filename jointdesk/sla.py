@@ -11,6 +11,7 @@ from datetime import datetime
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
+from sqlalchemy.orm.exc import StaleDataError
 
 from jointdesk import audit
 from jointdesk.extensions import db
@@ -113,11 +114,7 @@ def lights(ticket: Ticket, now: datetime, calendar: WorkingCalendar) -> dict[str
     """Traffic lights of the current step and of the whole ticket."""
     limits = rules.time_limits(ticket.case.external_works)
     if ticket.status in rules.TERMINAL:
-        late = (
-            ticket.closed_at is not None
-            and ticket.due_at is not None
-            and ticket.closed_at > ticket.due_at
-        )
+        late = not within_limit(ticket, now, calendar)
         light = rules.LIGHT_OVERDUE if late else rules.LIGHT_ON_TIME
         return {"step": light, "total": light, "overall": light}
     at = clock_now(ticket, now)
@@ -140,8 +137,20 @@ def step_working_seconds(
     """Working time a step has taken so far (or in all), suspensions not counted."""
     if step.started_at is None:
         return None
-    end = step.completed_at or clock_now(ticket, now)
+    # a returned ticket's open step stopped when it was returned
+    end = step.completed_at or ticket.closed_at or clock_now(ticket, now)
     return max(0, calendar.working_seconds(step.started_at, end) - step.suspended_seconds)
+
+
+def within_limit(ticket: Ticket, now: datetime, calendar: WorkingCalendar) -> bool:
+    """Working time used, suspensions not counted, is within every step's limit and the
+    total limit. The one definition of "late", for lights and indicators alike."""
+    limits = rules.time_limits(ticket.case.external_works)
+    per_step = limit_seconds(calendar, limits.per_step_days)
+    used = [step_working_seconds(ticket, s, now, calendar) or 0 for s in ticket.steps]
+    return all(u <= per_step for u in used) and sum(used) <= limit_seconds(
+        calendar, limits.total_days
+    )
 
 
 def permit_working_seconds(permit: Permit, now: datetime, calendar: WorkingCalendar) -> int | None:
@@ -170,27 +179,31 @@ def case_indicators(case: Case, now: datetime | None = None) -> dict:
     calendar = working_calendar()
     facts = case.facts()
     limits = rules.time_limits(case.external_works)
-    zero = rules.four_zero(facts)
+    zero = rules.four_zero(facts, [t.service_code for t in case.tickets])
     connection = rules.connection_fee(facts)
-    investment = rules.outside_boundary_investment(facts)
-    known = [f.amount for f in (connection, investment) if f.amount is not None]
+    fees = []
     tickets = []
     for t in case.tickets:
         per_step = [days(step_working_seconds(t, s, now, calendar), calendar) for s in t.steps]
         total_s = sum(step_working_seconds(t, s, now, calendar) or 0 for s in t.steps)
         permit_s = [permit_working_seconds(p, now, calendar) for p in t.permits]
         permit_s = [x for x in permit_s if x is not None]
+        investment = rules.outside_boundary_investment(facts, t.service_code)
+        fees += [connection, investment]
         tickets.append(
             {
                 "service": t.service_code,
                 "working_days_per_step": per_step,
                 "working_days_total": days(total_s, calendar),
                 "finished": t.status in rules.TERMINAL,
+                # only a connected ticket has finished the process; a returned one has not
                 "within_limit": (
-                    None
-                    if t.status not in rules.TERMINAL
-                    else total_s <= limit_seconds(calendar, limits.total_days)
+                    within_limit(t, now, calendar) if t.status == rules.CONNECTED else None
                 ),
+                "fee": {
+                    "connection": fee_dict(connection),
+                    "outside_boundary_investment": fee_dict(investment),
+                },
                 "permits_needed": sum(
                     1
                     for p in t.permits
@@ -202,7 +215,7 @@ def case_indicators(case: Case, now: datetime | None = None) -> dict:
     return {
         "steps": len(rules.steps_for(case.channel, case.approval_system_code)),
         "applicant_trips": rules.applicant_trips(case.channel),
-        "materials_asked": len(rules.materials_required(case.channel)),
+        "materials_asked": len(rules.materials_required(case.channel, case.approval_system_code)),
         "limits": {
             "per_step_days": limits.per_step_days,
             "total_days": limits.total_days,
@@ -211,9 +224,8 @@ def case_indicators(case: Case, now: datetime | None = None) -> dict:
         "tickets": tickets,
         "cost_to_applicant": {
             "connection_fee": fee_dict(connection),
-            "outside_boundary_investment": fee_dict(investment),
-            "known_amount": sum(known),
-            "all_known": len(known) == 2,
+            "known_amount": sum(f.amount for f in fees if f.amount is not None),
+            "all_known": all(f.amount is not None for f in fees),
         },
         "four_zero": {
             "zero_materials": zero.zero_materials,
@@ -229,20 +241,31 @@ def check_sla(now: datetime | None = None) -> dict[str, int]:
     """Beat job: marks open tickets at risk or overdue and tells the people who must act.
 
     A ticket is announced once per worsening (on time → at risk → overdue), not on every run.
+    A ticket still waiting for its provider's channel (dispatching) counts too: its clock runs.
+    Each ticket is its own transaction; one that staff changed meanwhile waits for the next run.
     """
     now = now or utcnow()
     calendar = working_calendar()
     counts = {rules.LIGHT_AT_RISK: 0, rules.LIGHT_OVERDUE: 0, "notified": 0}
-    tickets = db.session.execute(
-        db.select(Ticket).where(Ticket.status.in_([rules.QUEUED, rules.ACCEPTED]))
-    ).scalars()
-    supervisors = (
-        db.session.execute(db.select(User).where(User.role == "supervisor", User.active.is_(True)))
+    ids = (
+        db.session.execute(
+            db.select(Ticket.id).where(
+                Ticket.status.in_([rules.DISPATCHING, rules.QUEUED, rules.ACCEPTED])
+            )
+        )
+        .scalars()
+        .all()
+    )
+    supervisor_ids = (
+        db.session.execute(
+            db.select(User.id).where(User.role == "supervisor", User.active.is_(True))
+        )
         .scalars()
         .all()
     )
     send = notifier()
-    for ticket in tickets:
+    for ticket_id in ids:
+        ticket = db.session.get(Ticket, ticket_id)
         light = lights(ticket, now, calendar)["overall"]
         if light in counts:
             counts[light] += 1
@@ -250,20 +273,28 @@ def check_sla(now: datetime | None = None) -> dict[str, int]:
         if light == previous:
             continue
         ticket.sla_state = light
-        if rules.LIGHTS.index(light) < rules.LIGHTS.index(previous):
-            continue  # better than before (due pushed out): no news
-        audit.record(
-            f"sla_{light}", case_id=ticket.case_id, ticket_id=ticket.id, detail={"from": previous}
-        )
-        recipients = list(supervisors)
-        if ticket.representative is not None:
-            recipients.insert(0, ticket.representative)
-        with force_locale("zh_CN"):
-            message = _sla_message(ticket, light)
-        for user in recipients:
-            send.send(user, f"sla_{light}", message, ticket)
-            counts["notified"] += 1
-    db.session.commit()
+        sent = 0
+        if rules.LIGHTS.index(light) > rules.LIGHTS.index(previous):
+            audit.record(
+                f"sla_{light}",
+                case_id=ticket.case_id,
+                ticket_id=ticket.id,
+                detail={"from": previous},
+            )
+            recipients = [db.session.get(User, uid) for uid in supervisor_ids]
+            if ticket.representative is not None:
+                recipients.insert(0, ticket.representative)
+            with force_locale("zh_CN"):
+                message = _sla_message(ticket, light)
+            for user in recipients:
+                send.send(user, f"sla_{light}", message, ticket)
+                sent += 1
+        try:
+            db.session.commit()
+        except StaleDataError:
+            db.session.rollback()  # staff acted on it just now; the next run looks again
+            continue
+        counts["notified"] += sent
     return counts
 
 
@@ -283,17 +314,25 @@ def _sla_message(ticket: Ticket, light: str) -> str:
 
 
 def recompute_open_due_times() -> int:
-    """After the calendar changed: every open ticket's due times again. Returns how many."""
+    """After the calendar changed: every open ticket's due times again. Returns how many.
+
+    One transaction per ticket; a ticket that staff changed at the same moment is read again.
+    """
     calendar = working_calendar()
-    tickets = (
+    ids = (
         db.session.execute(
-            db.select(Ticket).where(Ticket.status.in_(list(rules.OPEN) + [rules.DISPATCHING]))
+            db.select(Ticket.id).where(Ticket.status.in_([*rules.OPEN, rules.DISPATCHING]))
         )
         .scalars()
         .all()
     )
-    for ticket in tickets:
-        refresh_due_times(ticket, calendar)
-    db.session.commit()
-    log.info("due times recomputed for %d open tickets", len(tickets))
-    return len(tickets)
+    for ticket_id in ids:
+        for _attempt in range(3):
+            refresh_due_times(db.session.get(Ticket, ticket_id), calendar)
+            try:
+                db.session.commit()
+                break
+            except StaleDataError:
+                db.session.rollback()
+    log.info("due times recomputed for %d open tickets", len(ids))
+    return len(ids)

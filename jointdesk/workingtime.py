@@ -57,8 +57,14 @@ def forget_calendar() -> None:
 
 def uncovered_years(today: date) -> list[int]:
     """This year and next, where the official schedule is neither in the library nor entered."""
-    calendar = working_calendar()
-    return [y for y in (today.year, today.year + 1) if calendar.is_provisional(date(y, 1, 1))]
+    from jointdesk.policy.clock import library_knows
+
+    confirmed = confirmed_years()
+    return [
+        y
+        for y in (today.year, today.year + 1)
+        if y not in confirmed and not library_knows(date(y, 1, 1))
+    ]
 
 
 def _changed(action: str, actor, detail: dict) -> None:

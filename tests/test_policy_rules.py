@@ -12,6 +12,7 @@ from jointdesk.policy.process import (
     next_permit_status,
     outside_boundary_investment,
     permit_plan,
+    permits_pending,
     traffic_light,
     worst_light,
 )
@@ -96,22 +97,41 @@ def test_fees_with_their_basis():
     assert connection_fee(facts(supporting_fee_paid=True)).amount == 0
     assert connection_fee(facts(supporting_fee_paid=True)).basis == "supporting_fee_paid"
     assert connection_fee(facts()).amount is None
-    assert outside_boundary_investment(facts(low_risk=True)).amount == 0
-    assert outside_boundary_investment(facts(low_risk=False)).basis == "published_price"
+    assert outside_boundary_investment(facts(low_risk=True), "water").amount == 0
+    assert outside_boundary_investment(facts(low_risk=True), "gas").amount == 0
+    # "建筑边界外用水用气零投资": water and gas only
+    assert outside_boundary_investment(facts(low_risk=True), "heat").amount is None
+    assert outside_boundary_investment(facts(low_risk=True), "electricity").amount is None
+    assert outside_boundary_investment(facts(low_risk=False), "water").basis == "published_price"
 
 
 def test_materials_and_trips_by_channel():
     assert materials_required("window") == ("application_form",) and applicant_trips("window") == 1
+    assert materials_required("window", "2026-410105-47-01-001234") == ()  # data is shared
     for channel in ("online", "app", "approval_system"):
         assert materials_required(channel) == () and applicant_trips(channel) == 0
 
 
 def test_four_zero():
     pushed = facts(channel="approval_system", low_risk=True, pipeline_length_m=120)
-    assert four_zero(pushed).all
-    assert not four_zero(facts(channel="window", low_risk=True, pipeline_length_m=120)).all
-    long = four_zero(facts(channel="approval_system", low_risk=True, pipeline_length_m=151))
+    assert four_zero(pushed, ["water", "gas"]).all
+    assert not four_zero(pushed, ["water", "heat"]).all  # heat is not zero investment
+    assert not four_zero(
+        facts(channel="window", low_risk=True, pipeline_length_m=120), ["water"]
+    ).all
+    online = four_zero(facts(channel="online", low_risk=True, pipeline_length_m=120), ["water"])
+    assert not online.zero_materials and online.zero_trips  # 零材料 means pushed
+    long = four_zero(
+        facts(channel="approval_system", low_risk=True, pipeline_length_m=151), ["gas"]
+    )
     assert not long.zero_approvals and long.zero_investment and not long.all
+
+
+def test_permits_pending_ignores_exempt_and_the_commitment_filing():
+    assert permits_pending({"planning": "exempt", "commitment_filing": "filed"}) == []
+    assert permits_pending({"planning": "filed", "road_excavation": "granted"}) == ["planning"]
+    with pytest.raises(ActionNotAllowed):
+        next_permit_status("filed", "permit_grant", "commitment_filing")
 
 
 @pytest.mark.parametrize(

@@ -153,14 +153,14 @@ def test_permits_run_in_parallel_and_connection_waits_for_them(client, users, cl
     act(client, h, t["id"], action="permit_file", permit="road_excavation")
     assert act(client, h, t["id"], action="permit_file", permit="planning").status_code == 409
     assert act(client, h, t["id"], action="permit_file", permit="green_space").status_code == 422
-    clock.set(at(2026, 11, 27, 10, 0))
+    clock.set(at(2026, 11, 27, 9, 0))  # 7 working hours into the one-day connect step
     act(client, h, t["id"], action="permit_grant", permit="planning")
     act(client, h, t["id"], action="permit_grant", permit="road_excavation")
     done = act(client, h, t["id"], action="connect")
     assert done.status_code == 200 and done.get_json()["status"] == "connected"
     view = client.get(f"/api/v1/cases/{case['reference']}", headers=h).get_json()
     ind = view["indicators"]["tickets"][0]
-    assert ind["permits_needed"] == 2 and ind["permit_working_days"] == 1.0
+    assert ind["permits_needed"] == 2 and ind["permit_working_days"] == round(6 / 7, 2)
     assert ind["within_limit"] is True
 
 
@@ -297,3 +297,77 @@ def test_calendar_due_command_matches_the_table(app):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "2026-10-09T10:00:00+08:00"
+
+
+def test_low_risk_short_pipeline_connects_without_touching_the_filing(
+    client, users, clock, water_case
+):
+    t = only_ticket(
+        water_case(
+            at(2026, 11, 26, 9, 0), external_works=True, pipeline_length_m=100, low_risk=True
+        )
+    )
+    h = users["water"][1]
+    act(client, h, t["id"], action="accept")
+    assert (
+        act(client, h, t["id"], action="permit_grant", permit="commitment_filing").status_code
+        == 409
+    )
+    assert act(client, h, t["id"], action="connect").status_code == 200
+
+
+def test_a_returned_ticket_stops_counting_time(client, users, clock, water_case):
+    case = water_case(at(2026, 11, 26, 9, 0))
+    t = only_ticket(case)
+    clock.set(at(2026, 11, 26, 11, 0))
+    act(client, users["water"][1], t["id"], action="return", reason="非供水区域")
+    clock.set(at(2026, 12, 10, 11, 0))
+    view = client.get(f"/api/v1/cases/{case['reference']}", headers=users["clerk"][1]).get_json()
+    ind = view["indicators"]["tickets"][0]
+    assert ind["working_days_per_step"][0] == round(2 / 7, 2) and ind["within_limit"] is None
+    assert view["tickets"][0]["light"]["overall"] == "on_time"
+
+
+def test_connected_late_by_working_time_is_not_within_the_limit(client, users, clock, water_case):
+    case = water_case(at(2026, 11, 26, 9, 0))
+    t = only_ticket(case)
+    h = users["water"][1]
+    clock.set(at(2026, 11, 26, 14, 0))  # step one took 4 h of its 3.5 h
+    act(client, h, t["id"], action="accept")
+    clock.set(at(2026, 11, 26, 15, 0))
+    res = act(client, h, t["id"], action="connect").get_json()
+    assert res["light"]["overall"] == "overdue"
+    view = client.get(f"/api/v1/cases/{case['reference']}", headers=h).get_json()
+    assert view["indicators"]["tickets"][0]["within_limit"] is False
+
+
+def test_background_marks_never_make_a_staff_form_stale(client, db, users, clock, water_case):
+    from jointdesk.sla import check_sla
+
+    t = only_ticket(water_case(at(2026, 11, 26, 9, 0)))
+    h = users["water"][1]
+    version = client.get(f"/api/v1/cases/{t['case']}", headers=h).get_json()["tickets"][0][
+        "version"
+    ]
+    assert check_sla(at(2026, 11, 26, 14, 0))["overdue"] == 1
+    assert act(client, h, t["id"], action="accept", version=version).status_code == 200
+
+
+def test_a_ticket_stuck_in_dispatch_is_reported_to_supervisors(client, db, users, clock):
+    from jointdesk.sla import check_sla
+
+    clock.set(at(2026, 11, 26, 9, 0))
+    body = application_body(services=["heat"])
+    body["project"].update({"external_works": False, "pipeline_length_m": None})
+    client.post("/api/v1/cases", json=body, headers=users["clerk"][1])  # never delivered
+    counts = check_sla(at(2026, 11, 27, 9, 30))
+    assert counts["overdue"] == 1 and counts["notified"] == 1  # the supervisor
+
+
+def test_one_override_does_not_hide_the_missing_2027_schedule(app, db, users):
+    from jointdesk.workingtime import set_override, uncovered_years
+
+    with app.test_request_context():
+        assert 2027 in uncovered_years(datetime(2026, 11, 26).date())
+        set_override(datetime(2027, 1, 1).date(), False, "元旦", users["admin"][0])
+        assert 2027 in uncovered_years(datetime(2026, 11, 26).date())

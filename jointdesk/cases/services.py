@@ -90,7 +90,9 @@ def ticket_dict(
         "permits": permits,
         "fee": {
             "connection": sla.fee_dict(connection_fee(facts)),
-            "outside_boundary_investment": sla.fee_dict(outside_boundary_investment(facts)),
+            "outside_boundary_investment": sla.fee_dict(
+                outside_boundary_investment(facts, ticket.service_code)
+            ),
         },
         "light": sla.lights(ticket, now, calendar),
         "representative": ({"name": rep.label} if rep else None),

@@ -8,7 +8,6 @@ from flask_babel import gettext as _
 from sqlalchemy import case as sql_case
 from sqlalchemy import or_
 from sqlalchemy.orm import selectinload
-from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
 from jointdesk import audit, sla
@@ -20,13 +19,12 @@ from jointdesk.policy.process import (
     ACTIONS_NEEDING_REASON,
     DISPATCHING,
     OPEN,
-    PERMIT_FILED,
-    PERMIT_REQUIRED,
     RETURNED,
     SUSPENDED,
     ActionNotAllowed,
     next_permit_status,
     next_status,
+    permits_pending,
 )
 
 MAX_REASON = 500
@@ -89,8 +87,7 @@ def perform_action(
             ticket.representative_id = actor.id
             detail["representative"] = actor.username
     elif action == "connect":
-        pending = [p.kind for p in ticket.permits if p.status in (PERMIT_REQUIRED, PERMIT_FILED)]
-        if pending:
+        if permits_pending({p.kind: p.status for p in ticket.permits}):
             raise ActionRefused(
                 409,
                 "permits_pending",
@@ -112,7 +109,7 @@ def perform_action(
         detail["working_seconds_lost"] = sla.resume(ticket, now)
     elif action in ("permit_file", "permit_grant"):
         target = _permit(ticket, permit, action)
-        target.status = next_permit_status(target.status, action)
+        target.status = next_permit_status(target.status, action, target.kind)
         if action == "permit_file":
             target.filed_at = now
             sla.refresh_due_times(ticket)
@@ -125,7 +122,7 @@ def perform_action(
         item.handed_over_by = actor.username
         detail["material"] = item.kind
     ticket.status = new_status
-    flag_modified(ticket, "status")  # always an UPDATE with the version check: one winner
+    ticket.version = ticket.version + 1  # an UPDATE checking the old version: one winner
     audit.record(action, actor=actor, case_id=ticket.case_id, ticket_id=ticket.id, detail=detail)
     try:
         db.session.commit()
@@ -148,7 +145,7 @@ def _permit(ticket: Ticket, kind: str | None, action: str):
             422, "invalid", _("This ticket needs no such permit."), {"permit": _("Unknown permit.")}
         )
     try:
-        next_permit_status(target.status, action)
+        next_permit_status(target.status, action, kind or "")
     except ActionNotAllowed as exc:
         raise ActionRefused(
             409, "not_allowed", _("This permit is not in a state that allows this.")

@@ -38,7 +38,10 @@ class Ticket(db.Model):
     sla_state: Mapped[str] = mapped_column(String(20), default="on_time", server_default="on_time")
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
 
-    __mapper_args__ = {"version_id_col": version}
+    # Optimistic locking: every UPDATE checks the version, but only people's actions move it
+    # (desk.services), so background writes (SLA marks, due-time recomputation) never make a
+    # member of staff's open form stale.
+    __mapper_args__ = {"version_id_col": version, "version_id_generator": False}
 
     case = relationship("Case", back_populates="tickets")
     provider: Mapped[Provider] = relationship()

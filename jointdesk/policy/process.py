@@ -132,9 +132,12 @@ def case_status(ticket_statuses: Iterable[str]) -> str:
 # --- materials and trips (减材料, 零跑腿) -------------------------------------------------------
 
 
-def materials_required(channel: str) -> tuple[str, ...]:
-    """The application form at the window; nothing online or from the approval system."""
-    return ("application_form",) if channel == "window" else ()
+def materials_required(channel: str, approval_system_code: str | None = None) -> tuple[str, ...]:
+    """The application form at the window; nothing online or for projects in the approval
+    system, whose data is shared rather than handed over again."""
+    if channel == "window" and not approval_system_code:
+        return ("application_form",)
+    return ()
 
 
 def applicant_trips(channel: str) -> int:
@@ -201,8 +204,20 @@ def permit_plan(facts: ProjectFacts) -> dict[str, str]:
     return plan
 
 
-def next_permit_status(status: str, action: str) -> str:
-    """required → filed → granted; an exempt permit or a filing takes no action."""
+def permits_pending(permits: dict[str, str]) -> list[str]:
+    """Permits that still stop the connection: required or filed but not granted. A
+    notification-and-commitment filing is complete once filed; exempt ones need nothing."""
+    return [
+        kind
+        for kind, status in permits.items()
+        if kind != COMMITMENT_FILING and status in (PERMIT_REQUIRED, PERMIT_FILED)
+    ]
+
+
+def next_permit_status(status: str, action: str, kind: str = "") -> str:
+    """required → filed → granted; an exempt permit or a commitment filing takes no action."""
+    if kind == COMMITMENT_FILING:
+        raise ActionNotAllowed(action, status)
     if action == "permit_file" and status == PERMIT_REQUIRED:
         return PERMIT_FILED
     if action == "permit_grant" and status == PERMIT_FILED:
@@ -230,9 +245,13 @@ def connection_fee(facts: ProjectFacts) -> Fee:
     return Fee(None, FEE_PUBLISHED_PRICE)
 
 
-def outside_boundary_investment(facts: ProjectFacts) -> Fee:
-    """Works outside the building boundary: built by the provider at no cost for low-risk."""
-    if facts.low_risk:
+ZERO_INVESTMENT_SERVICES = frozenset({"water", "gas"})  # "建筑边界外用水用气零投资"
+
+
+def outside_boundary_investment(facts: ProjectFacts, service: str) -> Fee:
+    """Water and gas works outside the building boundary of a low-risk simple project are
+    built by the provider at no cost to the applicant; otherwise the published price."""
+    if facts.low_risk and service in ZERO_INVESTMENT_SERVICES:
         return Fee(0.0, INVESTMENT_ZERO_LOW_RISK)
     return Fee(None, INVESTMENT_PUBLISHED_PRICE)
 
@@ -254,13 +273,18 @@ class FourZero:
         )
 
 
-def four_zero(facts: ProjectFacts) -> FourZero:
+def four_zero(facts: ProjectFacts, services: Iterable[str]) -> FourZero:
+    """四零服务 as the policy defines it, for small water and gas connections of low-risk
+    projects: zero materials (pushed by the approval system), zero trips, zero approvals
+    (150 m or less), zero investment outside the building boundary."""
+    services = list(services)
     plan = permit_plan(facts)
     return FourZero(
-        zero_materials=not materials_required(facts.channel),
+        zero_materials=facts.channel == "approval_system",
         zero_trips=applicant_trips(facts.channel) == 0,
         zero_approvals=not any(s == PERMIT_REQUIRED for s in plan.values()),
-        zero_investment=outside_boundary_investment(facts).amount == 0,
+        zero_investment=bool(services)
+        and all(outside_boundary_investment(facts, s).amount == 0 for s in services),
     )
 
 

@@ -12,7 +12,13 @@ from typing import Any
 from flask_babel import gettext as _
 
 from jointdesk.policy import identity
-from jointdesk.policy.process import APPLICANT_KINDS, CHANNELS, MATERIAL_KINDS, SERVICES
+from jointdesk.policy.process import (
+    APPLICANT_KINDS,
+    CHANNELS,
+    MATERIAL_KINDS,
+    SERVICES,
+    materials_required,
+)
 
 MAX_NAME = 100
 MAX_DETAIL = 200
@@ -174,7 +180,7 @@ def validate_application(data: Any, *, default_channel: str = "window") -> Appli
         # the planning exemption (150 m or less) cannot be decided without it
         c.fail("project.pipeline_length_m", _("Required when there are external line works."))
 
-    materials = _materials(c, data.get("materials"), channel)
+    materials = _materials(c, data.get("materials"), channel, code or None)
 
     if c.errors:
         raise ValidationFailed(c.errors)
@@ -199,7 +205,7 @@ def validate_application(data: Any, *, default_channel: str = "window") -> Appli
     )
 
 
-def _materials(c: _Checker, raw: Any, channel: str) -> list[MaterialItem]:
+def _materials(c: _Checker, raw: Any, channel: str, code: str | None) -> list[MaterialItem]:
     """At the window the application form is the one material; online and pushed cases need none.
 
     A missing material may be accepted (容缺) with a note saying when it will be handed over.
@@ -230,7 +236,8 @@ def _materials(c: _Checker, raw: Any, channel: str) -> list[MaterialItem]:
                 _("A missing material is accepted (容缺) only with a note on when it comes."),
             )
         items.append(MaterialItem(kind=kind, provided=provided, note=note))
-    if channel == "window" and not any(it.kind == "application_form" for it in items):
+    listed = {it.kind for it in items}
+    if any(kind not in listed for kind in materials_required(channel, code)):
         c.fail(
             "materials",
             _("List the application form: provided, or missing (容缺) with a note."),
