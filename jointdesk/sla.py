@@ -15,7 +15,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from jointdesk import audit
 from jointdesk.extensions import db
-from jointdesk.models import Case, Permit, Step, Ticket, User
+from jointdesk.models import Case, Permit, Step, Suspension, Ticket, User
 from jointdesk.models.types import utcnow
 from jointdesk.notify import notifier
 from jointdesk.policy import process as rules
@@ -37,9 +37,25 @@ def _due(
     return due, calendar.provisional_between(start, due)
 
 
+def _measure_suspensions(ticket: Ticket, calendar: WorkingCalendar) -> None:
+    """Working time lost to finished suspensions, measured on the calendar in force."""
+    total = 0
+    by_step: dict[int | None, int] = {}
+    for stop in ticket.suspensions:
+        if stop.ended_at is None:
+            continue
+        lost = calendar.working_seconds(stop.started_at, stop.ended_at)
+        total += lost
+        by_step[stop.step_seq] = by_step.get(stop.step_seq, 0) + lost
+    ticket.suspended_seconds = total
+    for step in ticket.steps:
+        step.suspended_seconds = by_step.get(step.seq, 0)
+
+
 def refresh_due_times(ticket: Ticket, calendar: WorkingCalendar | None = None) -> None:
     """Sets the ticket's, its current step's and its filed permits' due times."""
     calendar = calendar or working_calendar()
+    _measure_suspensions(ticket, calendar)
     limits = rules.time_limits(ticket.case.external_works)
     ticket.due_at, ticket.due_provisional = _due(
         calendar,
@@ -88,21 +104,25 @@ def advance_step(ticket: Ticket, now: datetime) -> None:
     refresh_due_times(ticket)
 
 
-def suspend(ticket: Ticket, now: datetime) -> None:
+def suspend(ticket: Ticket, now: datetime, reason: str = "") -> None:
+    """Stops the clock (waiting for the applicant, external construction)."""
     ticket.suspended_at = now
+    step = ticket.current_step
+    ticket.suspensions.append(
+        Suspension(started_at=now, step_seq=step.seq if step else None, reason=reason)
+    )
 
 
 def resume(ticket: Ticket, now: datetime) -> int:
     """Restarts the clock; the working time lost pushes the ticket's and step's due out."""
     calendar = working_calendar()
-    lost = calendar.working_seconds(ticket.suspended_at, now) if ticket.suspended_at else 0
-    ticket.suspended_seconds += lost
-    step = ticket.current_step
-    if step is not None and step.started_at is not None:
-        step.suspended_seconds += lost
+    stop = next((s for s in ticket.suspensions if s.ended_at is None), None)
+    if stop is not None:
+        stop.ended_at = now
     ticket.suspended_at = None
+    before = ticket.suspended_seconds or 0
     refresh_due_times(ticket, calendar)
-    return lost
+    return ticket.suspended_seconds - before
 
 
 def clock_now(ticket: Ticket, now: datetime) -> datetime:

@@ -137,7 +137,7 @@ def app(postgres_ready):
 
 
 _DATA_TABLES = (
-    "events, outbox, notifications, permits, steps, tickets, materials, cases, api_tokens, "
+    "events, outbox, notifications, permits, suspensions, steps, tickets, materials, cases, api_tokens, "
     "users, routes, providers, districts, services, meta, calendar_overrides"
 )
 

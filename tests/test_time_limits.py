@@ -371,3 +371,36 @@ def test_one_override_does_not_hide_the_missing_2027_schedule(app, db, users):
         assert 2027 in uncovered_years(datetime(2026, 11, 26).date())
         set_override(datetime(2027, 1, 1).date(), False, "元旦", users["admin"][0])
         assert 2027 in uncovered_years(datetime(2026, 11, 26).date())
+
+
+def test_time_lost_across_a_provisional_new_year_is_measured_again_once_it_is_known(
+    app, client, db, users, clock, water_case
+):
+    from jointdesk.workingtime import confirm_year, set_override
+
+    t = only_ticket(water_case(at(2026, 12, 30, 9, 0)))
+    h = users["water"][1]
+    clock.set(at(2026, 12, 30, 10, 0))
+    act(client, h, t["id"], action="suspend", reason="等待外部施工")
+    clock.set(at(2027, 1, 5, 10, 0))
+    guessed = act(client, h, t["id"], action="resume").get_json()
+    # lost with 1 Jan 2027 guessed a working day: 30th 6h + 31st 7h + 1st 7h + 4th 7h + 5th 1h
+    assert guessed["due_provisional"] is True
+    admin = users["admin"][0]
+    with app.test_request_context():
+        set_override(datetime(2027, 1, 1).date(), False, "元旦", admin)
+        confirm_year(2027, admin)
+    known = client.get(f"/api/v1/cases/{t['case']}", headers=h).get_json()["tickets"][0]
+    assert known["due_provisional"] is False
+    # a day off inside the suspension is neither lost time nor time to work: the due time is
+    # the same, and right (with the lost time frozen at its guess it would be a day late)
+    from jointdesk.policy.clock import WorkingCalendar
+
+    cal = WorkingCalendar.from_settings(
+        "Asia/Shanghai", "09:00-12:00,13:00-17:00", {datetime(2027, 1, 1).date(): False}, {2027}
+    )
+    lost = cal.working_seconds(at(2026, 12, 30, 10, 0), at(2027, 1, 5, 10, 0))
+    assert lost == (6 + 7 + 7 + 1) * 3600
+    expected = cal.add_seconds(at(2026, 12, 30, 9, 0), 7 * 3600 + lost)
+    assert datetime.fromisoformat(known["due_at"]) == expected
+    assert known["due_at"] == guessed["due_at"]

@@ -102,7 +102,7 @@ def perform_action(
     elif action == "suspend":
         ticket.suspended_from = ticket.status
         ticket.suspend_reason = reason
-        sla.suspend(ticket, now)
+        sla.suspend(ticket, now, reason)
     elif action == "resume":
         ticket.suspended_from = None
         ticket.suspend_reason = None

@@ -6,7 +6,7 @@ from jointdesk.models.event import Event
 from jointdesk.models.meta import Meta
 from jointdesk.models.outbox import OutboxMessage
 from jointdesk.models.reference import District, Provider, Route, Service, queue_name_for
-from jointdesk.models.ticket import Permit, Step, Ticket
+from jointdesk.models.ticket import Permit, Step, Suspension, Ticket
 from jointdesk.models.user import ROLES, ApiToken, User
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "Route",
     "Service",
     "Step",
+    "Suspension",
     "Ticket",
     "User",
     "queue_name_for",

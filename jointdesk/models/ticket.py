@@ -52,6 +52,9 @@ class Ticket(db.Model):
     permits: Mapped[list[Permit]] = relationship(
         back_populates="ticket", order_by="Permit.id", cascade="all, delete-orphan"
     )
+    suspensions: Mapped[list[Suspension]] = relationship(
+        back_populates="ticket", order_by="Suspension.id", cascade="all, delete-orphan"
+    )
 
     @property
     def current_step(self) -> Step | None:
@@ -91,3 +94,19 @@ class Permit(db.Model):
     granted_at = mapped_column(UTCDateTime, nullable=True)
 
     ticket: Mapped[Ticket] = relationship(back_populates="permits")
+
+
+class Suspension(db.Model):
+    """One stop of a ticket's clock. The working time it cost is measured again whenever the
+    calendar changes, so a suspension across a provisional year is corrected later."""
+
+    __tablename__ = "suspensions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    step_seq: Mapped[int | None] = mapped_column(Integer)
+    started_at = mapped_column(UTCDateTime, nullable=False)
+    ended_at = mapped_column(UTCDateTime, nullable=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+    ticket: Mapped[Ticket] = relationship(back_populates="suspensions")

@@ -43,6 +43,19 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_notifications_ticket_id'), ['ticket_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_notifications_user_id'), ['user_id'], unique=False)
 
+    op.create_table('suspensions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('ticket_id', sa.Integer(), nullable=False),
+    sa.Column('step_seq', sa.Integer(), nullable=True),
+    sa.Column('started_at', sa.DateTime(), nullable=False),
+    sa.Column('ended_at', sa.DateTime(), nullable=True),
+    sa.Column('reason', sa.Text(), nullable=False),
+    sa.ForeignKeyConstraint(['ticket_id'], ['tickets.id'], name=op.f('fk_suspensions_ticket_id_tickets')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_suspensions'))
+    )
+    with op.batch_alter_table('suspensions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_suspensions_ticket_id'), ['ticket_id'], unique=False)
+
     op.create_table('permits',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('ticket_id', sa.Integer(), nullable=False),
@@ -86,6 +99,9 @@ def upgrade():
 
 
 def downgrade():
+    with op.batch_alter_table('suspensions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_suspensions_ticket_id'))
+    op.drop_table('suspensions')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_outbox_next_attempt_at'))
         batch_op.drop_column('next_attempt_at')
