@@ -236,3 +236,17 @@ def test_a_retried_approval_system_push_answers_with_the_same_case(client, db, u
     assert again.get_json()["reference"] == first.get_json()["reference"]
     assert "query_code" not in again.get_json()
     assert db.session.execute(db.select(db.func.count(Case.id))).scalar_one() == 1
+
+
+def test_token_use_is_recorded_coarsely(client, db, users):
+    from jointdesk.models import ApiToken, User
+
+    clerk = db.session.execute(db.select(User).where(User.username == "clerk1")).scalar_one()
+    client.get("/api/v1/cases/none", headers=users["clerk"][1])
+    db.session.rollback()
+    row = db.session.execute(db.select(ApiToken).where(ApiToken.user_id == clerk.id)).scalar_one()
+    first = row.last_used_at
+    assert first is not None
+    client.get("/api/v1/cases/none", headers=users["clerk"][1])
+    db.session.rollback()
+    assert db.session.get(ApiToken, row.id).last_used_at == first  # no write per request

@@ -6,6 +6,7 @@ import functools
 import hashlib
 import secrets
 from collections.abc import Callable
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -15,6 +16,7 @@ from flask_login import current_user
 
 from jointdesk.extensions import db, login_manager
 from jointdesk.models import ApiToken, User
+from jointdesk.models.types import utcnow
 
 # Argon2id, RFC 9106 "low memory" profile (t=3, m=64 MiB, p=4): above the OWASP minimum
 # (m=19 MiB, t=2, p=1).
@@ -22,6 +24,7 @@ _hasher = PasswordHasher()
 # verified against when the username is unknown, so both paths cost the same
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
 MIN_PASSWORD_LENGTH = 10
+TOKEN_USE_GRANULARITY = timedelta(minutes=5)
 
 
 def hash_password(password: str) -> str:
@@ -60,6 +63,12 @@ def user_for_token(token: str) -> User | None:
     ).scalar_one_or_none()
     if row is None or not row.user.active:
         return None
+    now = utcnow()
+    if row.last_used_at is None or row.last_used_at < now - TOKEN_USE_GRANULARITY:
+        # kept coarse (one write per token every few minutes) so that administrators can see
+        # which tokens are in use without a write on every API request
+        row.last_used_at = now
+        db.session.commit()
     return row.user
 
 
