@@ -32,6 +32,7 @@ from jointdesk.policy.process import (
     SERVICES,
     TICKET_STATUSES,
 )
+from jointdesk.seed import load_districts
 
 MAX_NAME = 100
 MAX_DETAIL = 200
@@ -74,41 +75,59 @@ def _prop_is(name: str, value_schema: dict) -> dict:
 
 # --- request bodies ------------------------------------------------------------------------------
 
+
+def _applicant(kind: str, id_format: str, id_description: str) -> dict:
+    """A person or an enterprise: the kind decides what the ID number is."""
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["name", "id_number", "phone"] + (["kind"] if kind == "enterprise" else []),
+        "properties": {
+            "kind": {
+                "enum": [kind],
+                **({"default": "person"} if kind == "person" else {}),
+                "x-errors": {"enum": "kind"},
+            },
+            "name": text(MAX_NAME),
+            "id_number": {
+                "type": "string",
+                "format": id_format,
+                "description": f"{id_description}; full-width characters are accepted and "
+                "stored normalised (NFKC)",
+            },
+            "phone": {
+                "type": "string",
+                "format": "cn-mobile",
+                "description": "11 digits starting with 1[3-9]; full-width digits are accepted "
+                "and stored normalised (NFKC)",
+            },
+        },
+    }
+
+
 _APPLICANT = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["name", "id_number", "phone"],
-    "properties": {
-        "kind": {"enum": list(APPLICANT_KINDS), "default": "person", "x-errors": {"enum": "kind"}},
-        "name": text(MAX_NAME),
-        "id_number": {
-            "type": "string",
-            "description": "person: 18-character resident ID (format cn-resident-id); "
-            "enterprise: unified social credit code (format cn-uscc); checksums verified; "
-            "full-width characters are accepted and stored normalised (NFKC)",
-        },
-        "phone": {
-            "type": "string",
-            "format": "cn-mobile",
-            "description": "11 digits starting with 1[3-9]; full-width digits are accepted and "
-            "stored normalised (NFKC)",
-        },
-    },
-    "if": _prop_is("kind", {"const": "enterprise"}),
-    "then": {"properties": {"id_number": {"format": "cn-uscc"}}},
-    "else": {"properties": {"id_number": {"format": "cn-resident-id"}}},
+    "oneOf": [
+        _applicant("person", "cn-resident-id", "18-character resident ID, checksum verified"),
+        _applicant("enterprise", "cn-uscc", "unified social credit code, checksum verified"),
+    ],
+    "description": "kind person (the default) or enterprise",
+    "x-errors": {"type": "object"},
 }
+# the districts are reference data shipped with the package (administrators route, not add)
+_DISTRICTS = [row["name"] for row in load_districts()] + [
+    row["code"] for row in load_districts() if row["code"]
+]
 
 _ADDRESS = {
     "type": "object",
     "additionalProperties": False,
     "required": ["district", "detail"],
     "properties": {
-        "district": text(
-            40,
-            format="district",
-            description="a district's name or its six-digit division code (e.g. 金水区, 410105)",
-        ),
+        "district": {
+            "enum": _DISTRICTS,
+            "description": "a district's name or its six-digit division code",
+            "x-errors": {"enum": "district"},
+        },
         "detail": text(MAX_DETAIL),
     },
 }
@@ -540,6 +559,7 @@ _MESSAGES = {
         "Not a valid resident ID number (18 digits, birth date, check digit)."
     ),
     "cn-mobile": lambda e: _("Not a mainland mobile number (11 digits starting with 1)."),
+    "district": lambda e: _("Unknown district."),
     "action": lambda e: _("Unknown action."),
     "reason": lambda e: _("A reason is required."),
     "representative": lambda e: _("Choose an active staff member of this provider."),
@@ -601,6 +621,27 @@ def text_problems(data: Any, path: tuple = ()) -> dict[str, str]:
     return problems
 
 
+def _errors(errors):
+    """The errors, with a failed ``oneOf`` replaced by those of its closest branch (for an
+    applicant: the branch of the kind sent)."""
+    for error in errors:
+        if error.validator == "oneOf" and error.context and isinstance(error.instance, dict):
+            branches: dict[int, list[ValidationError]] = {}
+            for sub in error.context:
+                branches.setdefault(sub.schema_path[0], []).append(sub)
+            closest = min(branches.items(), key=_distance)[1]
+            yield from _errors(closest)
+        else:
+            yield error
+
+
+def _distance(branch: tuple[int, list[ValidationError]]) -> tuple[int, int, int]:
+    """A branch whose fixed values (enum, const: the kind) do not match is farthest."""
+    index, errors = branch
+    fixed = sum(1 for e in errors if e.validator in ("enum", "const"))
+    return fixed, len(errors), index
+
+
 def check_body(name: str, data: Any) -> dict[str, str]:
     """The problems of ``data`` as the body ``name``: one message per dotted field path,
     the first found for each; empty when the body is valid."""
@@ -609,7 +650,7 @@ def check_body(name: str, data: Any) -> dict[str, str]:
         return problems
     validator = _VALIDATORS.get(name) or _VALIDATORS.setdefault(name, _validator(name))
     fields: dict[str, str] = {}
-    for error in validator.iter_errors(data):
+    for error in _errors(validator.iter_errors(data)):
         path = list(error.absolute_path)
         if error.validator == "required":
             missing = [p for p in error.validator_value if p not in error.instance]
