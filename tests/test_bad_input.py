@@ -264,3 +264,16 @@ def test_405_answers_carry_an_allow_header(client, method, path, allowed):
     assert allowed <= {m.strip() for m in res.headers.get("Allow", "").split(",")}
     if path.startswith("/api/") or path == "/healthz":
         assert res.get_json()["error"]["code"] == "method_not_allowed"
+
+
+def test_a_clerk_finds_a_case_by_phone_typed_in_full_width_digits(app, db, users, submit):
+    case = submit()
+    app.config["WTF_CSRF_ENABLED"] = True
+    ui = app.test_client()
+    login(ui, "clerk1")
+    page = ui.get("/cases").get_data(as_text=True)
+    res = ui.post(
+        "/cases",
+        data={"csrf_token": csrf_token(page), "q": "13800000000".translate(FULL_WIDTH)},
+    )
+    assert case["reference"] in res.get_data(as_text=True)
