@@ -2,10 +2,10 @@
 3.1): the OpenAPI document serves these very dicts, and ``check_body`` validates requests with
 them (``jsonschema``), so the document and the server cannot drift apart.
 
-What a schema cannot say is said by a named ``format`` (checked here, documented in the
-document): ``cn-resident-id``, ``cn-uscc`` and ``cn-mobile`` (NFKC-normalised, then ASCII
-digits and check characters), and ``district`` (a district's name or division code as the
-administrator keeps them; checked against the database at intake).
+What a schema cannot say is said by a named ``format``, checked here and described in the
+document: ``cn-resident-id``, ``cn-uscc`` and ``cn-mobile`` (NFKC-normalised, then ASCII
+digits and check characters). Districts are an enum of the reference data shipped with the
+package. What depends on stored data (routing, a ticket's permits) stays in the services.
 
 Error messages stay field by field and translated: each error becomes one message keyed by the
 dotted path of its field; ``x-errors`` on a schema names the message for one keyword there.

@@ -26,8 +26,7 @@ from jointdesk.policy.process import (
     next_status,
     permits_pending,
 )
-
-MAX_REASON = 500
+from jointdesk.schemas import MAX_REASON
 
 
 class ActionRefused(Exception):
