@@ -257,8 +257,9 @@ def _application(pushed: bool) -> dict:
                 "required": ["materials"],
                 "properties": {
                     "materials": {
+                        "type": "array",
                         "contains": _prop_is("kind", {"const": "application_form"}),
-                        "x-errors": {"contains": "list_form"},
+                        "x-errors": {"type": "list_form", "contains": "list_form"},
                     }
                 },
                 "x-errors": {"required": "list_form"},

@@ -277,3 +277,13 @@ def test_a_clerk_finds_a_case_by_phone_typed_in_full_width_digits(app, db, users
         data={"csrf_token": csrf_token(page), "q": "13800000000".translate(FULL_WIDTH)},
     )
     assert case["reference"] in res.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("materials", [None, [], [{"kind": "application_form", "provided": False}]])
+def test_a_window_case_lists_the_application_form(client, db, users, materials):
+    res = client.post(
+        "/api/v1/cases", json=application_body(materials=materials), headers=users["clerk"][1]
+    )
+    assert res.status_code == 422
+    assert {"materials", "materials.0.note"} & set(res.get_json()["error"]["fields"])
+    assert counts(db) == (0, 0, 0, 0)
