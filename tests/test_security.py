@@ -523,3 +523,28 @@ def test_the_print_button_works_without_inline_script():
     """The receipt's print button is wired by the static script, not an onclick attribute."""
     receipt = (Path(ROOT) / "jointdesk/templates/windows/receipt.html").read_text()
     assert "data-print" in receipt and "onclick" not in receipt
+
+
+def test_ended_sessions_and_old_failures_do_not_pile_up(browser, db, users):
+    from datetime import timedelta
+
+    from jointdesk.models import LoginThrottle, UserSession
+    from jointdesk.models.types import utcnow
+
+    ui = browser()
+    for _ in range(3):
+        login(ui, "clerk1")
+        post_button(ui, "/cases", "/logout")
+    try_login(ui, "ghost", "wrong-password!", "10.0.4.1")
+    # a failure older than the lock period, and a lock long over, are forgotten at a sign-in
+    db.session.execute(
+        db.update(LoginThrottle).values(
+            first_failure_at=utcnow() - timedelta(hours=2),
+            locked_until=utcnow() - timedelta(hours=1),
+        )
+    )
+    db.session.commit()
+    login(ui, "clerk1")
+    db.session.rollback()
+    assert db.session.execute(db.select(db.func.count()).select_from(UserSession)).scalar_one() == 1
+    assert db.session.execute(db.select(LoginThrottle)).first() is None

@@ -92,6 +92,13 @@ def start_session(user: User) -> str:
     sid = secrets.token_urlsafe(32)
     now = utcnow()
     hours = current_app.config["JOINTDESK_SESSION_HOURS"]
+    # the table stays small: this user's ended sessions go (the audit log keeps the history)
+    db.session.execute(
+        db.delete(UserSession).where(
+            UserSession.user_id == user.id,
+            db.or_(UserSession.revoked_at.is_not(None), UserSession.expires_at <= now),
+        )
+    )
     db.session.add(
         UserSession(
             id=_token_digest(sid),
@@ -213,8 +220,24 @@ def record_login_failure(username: str):
 
 
 def clear_login_failures(username: str) -> None:
-    """After a successful sign-in; the caller commits."""
-    db.session.execute(db.delete(LoginThrottle).where(LoginThrottle.username == username[:64]))
+    """After a successful sign-in (also forgets other usernames' old failures and ended locks,
+    so guessed usernames do not pile up); the caller commits."""
+    now = utcnow()
+    cutoff = now - timedelta(minutes=current_app.config["JOINTDESK_LOGIN_LOCK_MINUTES"])
+    db.session.execute(
+        db.delete(LoginThrottle).where(
+            db.or_(
+                LoginThrottle.username == username[:64],
+                db.and_(
+                    LoginThrottle.first_failure_at < cutoff,
+                    db.or_(
+                        LoginThrottle.locked_until.is_(None),
+                        LoginThrottle.locked_until < now,
+                    ),
+                ),
+            )
+        )
+    )
 
 
 def unlock_login(username: str, actor: User | str | None) -> bool:
