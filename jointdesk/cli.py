@@ -52,6 +52,13 @@ def demo() -> None:
     from jointdesk.seed import load_demo_data, load_reference_data
 
     app = _app()
+    if not app.config["JOINTDESK_DEVELOPMENT"]:
+        # the demo accounts' passwords are published in the README
+        raise click.ClickException(
+            "refusing to create demo accounts outside development: their passwords are "
+            "public. Use `jointdesk init` and `jointdesk user create` (or set "
+            "JOINTDESK_DEVELOPMENT=1 on a machine nobody else can reach)."
+        )
     upgrade_database(app)
     with app.app_context():
         load_reference_data()
@@ -187,6 +194,95 @@ def user_create(
             raise click.UsageError(str(exc)) from exc
         db.session.commit()
     click.echo(f"created {role} {username}")
+
+
+def _read_password(from_stdin: bool) -> str:
+    from jointdesk.auth import MIN_PASSWORD_LENGTH
+
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise click.UsageError(f"the password needs at least {MIN_PASSWORD_LENGTH} characters")
+    return password
+
+
+def _find_user(username: str):
+    from jointdesk.extensions import db
+    from jointdesk.models import User
+
+    found = db.session.execute(
+        db.select(User).where(User.username == username)
+    ).scalar_one_or_none()
+    if found is None:
+        raise click.UsageError(f"no user {username!r}")
+    return found
+
+
+@user.command("set-password")
+@click.option("--username", required=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def user_set_password(username: str, password_stdin: bool) -> None:
+    """Give a user a new password; every session of theirs ends."""
+    from jointdesk.auth import set_password
+    from jointdesk.extensions import db
+
+    password = _read_password(password_stdin)
+    with _app().app_context():
+        set_password(_find_user(username), password, "cli")
+        db.session.commit()
+    click.echo(f"password of {username} changed; their sessions are ended")
+
+
+@user.command("sign-out")
+@click.option("--username", required=True)
+def user_sign_out(username: str) -> None:
+    """Sign a user out everywhere: every web session of theirs ends now."""
+    from jointdesk.auth import revoke_sessions
+    from jointdesk.extensions import db
+
+    with _app().app_context():
+        n = revoke_sessions(_find_user(username), "cli", "administrator")
+        db.session.commit()
+    click.echo(f"{username} signed out everywhere ({n} session(s) ended)")
+
+
+@user.command("unlock")
+@click.option("--username", required=True)
+def user_unlock(username: str) -> None:
+    """Lift the lock that repeated failed sign-ins put on a username."""
+    from jointdesk.auth import unlock_login
+
+    with _app().app_context():
+        was_locked = unlock_login(username, "cli")
+    click.echo(f"{username} unlocked" if was_locked else f"{username} was not locked")
+
+
+@user.command("deactivate")
+@click.option("--username", required=True)
+def user_deactivate(username: str) -> None:
+    """Deactivate an account: no sign-in, no API token; its sessions end."""
+    from jointdesk.auth import set_active
+    from jointdesk.extensions import db
+
+    with _app().app_context():
+        set_active(_find_user(username), False, "cli")
+        db.session.commit()
+    click.echo(f"{username} deactivated")
+
+
+@user.command("activate")
+@click.option("--username", required=True)
+def user_activate(username: str) -> None:
+    """Activate a deactivated account again."""
+    from jointdesk.auth import set_active
+    from jointdesk.extensions import db
+
+    with _app().app_context():
+        set_active(_find_user(username), True, "cli")
+        db.session.commit()
+    click.echo(f"{username} activated")
 
 
 @main.group()

@@ -104,6 +104,7 @@ ROLE_LABELS = {
     "staff": _l("Provider staff"),
     "supervisor": _l("Supervisor"),
     "admin": _l("Administrator"),
+    "integration": _l("Integration client (API only)"),
 }
 
 

@@ -7,7 +7,7 @@ from jointdesk.models.meta import Meta
 from jointdesk.models.outbox import OutboxMessage
 from jointdesk.models.reference import District, Provider, Route, Service, queue_name_for
 from jointdesk.models.ticket import Permit, Step, Suspension, Ticket
-from jointdesk.models.user import ROLES, ApiToken, User
+from jointdesk.models.user import ROLES, ApiToken, LoginThrottle, User, UserSession
 
 __all__ = [
     "ROLES",
@@ -16,6 +16,7 @@ __all__ = [
     "Case",
     "District",
     "Event",
+    "LoginThrottle",
     "Material",
     "Meta",
     "Notification",
@@ -28,5 +29,6 @@ __all__ = [
     "Suspension",
     "Ticket",
     "User",
+    "UserSession",
     "queue_name_for",
 ]
