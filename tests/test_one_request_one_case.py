@@ -443,3 +443,90 @@ def test_the_api_issues_a_new_query_code(client, db, users, submit):
         .all()
     )
     assert [e.actor for e in events] == ["clerk1", "admin1"]
+
+
+# --- the embedded default (SQLite) ----------------------------------------------------------
+
+SQLITE_SCRIPT = r"""
+import copy, json, sys, threading
+from flask_migrate import upgrade
+from jointdesk import create_app
+from jointdesk.auth import issue_token
+from jointdesk.extensions import db
+from jointdesk.models import Case, User
+from jointdesk.seed import load_reference_data
+
+BODY = json.loads(sys.argv[1])
+application_body = lambda: copy.deepcopy(BODY)  # noqa: E731
+app = create_app({"TESTING": True})
+out = {}
+with app.app_context():
+    upgrade()
+    load_reference_data()
+    users = {}
+    for name, role in (("gongjian", "integration"), ("clerk1", "clerk")):
+        user = User(username=name, role=role, password_hash="x")
+        db.session.add(user)
+        db.session.flush()
+        users[role] = {"Authorization": "Bearer " + issue_token(user)}
+    db.session.commit()
+client = app.test_client()
+push = application_body()
+push["materials"] = None
+push["project"]["approval_system_code"] = "2026-410105-47-01-000555"
+url = "/api/v1/integrations/approval-system/projects"
+results = []
+
+def send(body, headers, path):
+    results.append(app.test_client().post(path, json=body, headers=headers).status_code)
+
+threads = [threading.Thread(target=send, args=(push, users["integration"], url)) for _ in range(5)]
+threads += [
+    threading.Thread(
+        target=send,
+        args=(application_body(), {**users["clerk"], "Idempotency-Key": "k-1"}, "/api/v1/cases"),
+    )
+    for _ in range(5)
+]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+other = json.loads(json.dumps(push))
+other["applicant"]["name"] = "王五"
+out["conflict"] = client.post(url, json=other, headers=users["integration"]).status_code
+out["statuses"] = sorted(results)
+with app.app_context():
+    out["cases"] = db.session.execute(db.select(db.func.count(Case.id))).scalar_one()
+print(json.dumps(out))
+"""
+
+
+def test_the_same_guarantees_on_the_embedded_sqlite_default(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from processes import ROOT
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOINTDESK_")}
+    env.update(
+        {
+            "JOINTDESK_INSTANCE_PATH": str(tmp_path),
+            "JOINTDESK_RATELIMIT_STORAGE_URL": "memory://",
+        }
+    )
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", SQLITE_SCRIPT, json.dumps(application_body())],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    # five pushes of one project, five requests with one key: one case each
+    assert out["statuses"] == [200] * 8 + [201] * 2, out
+    assert out["cases"] == 2 and out["conflict"] == 409
