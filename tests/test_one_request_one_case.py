@@ -417,6 +417,12 @@ def test_only_clerks_and_admins_issue_codes_on_the_web(ui, users, submit, who):
     assert res.status_code in (403, 404)
 
 
+@pytest.mark.parametrize("reference", ["%FF", "Z" * 300, "%00", "<script>"])
+def test_junk_references_for_a_new_code_are_404_not_500(client, users, reference):
+    res = client.post(f"/api/v1/cases/{reference}/query-code", headers=users["clerk"][1])
+    assert res.status_code in (400, 404)
+
+
 def test_the_api_issues_a_new_query_code(client, db, users, submit):
     headers = key("first-try", users["clerk"][1])
     first = client.post("/api/v1/cases", json=application_body(), headers=headers).get_json()

@@ -370,7 +370,13 @@ _IDEMPOTENCY_KEY = {
     "reference, header Idempotent-Replayed: true; with its query code until a clerk issues a "
     "new one); the same key with another body is a 422; concurrent requests with one key make "
     "one case. A malformed key is a 422 naming the header.",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[ -~]{1,64}$"},
+    # printable ASCII; no space at either end (HTTP drops it, and nothing would be left of " ")
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 64,
+        "pattern": "^[!-~]([ -~]{0,62}[!-~])?$",
+    },
 }
 
 
