@@ -244,9 +244,10 @@ def test_openapi_documents_the_key_and_the_new_endpoint(client):
 
 @pytest.fixture
 def ui(app, db):
+    before = app.config.get("WTF_CSRF_ENABLED", True)
     app.config["WTF_CSRF_ENABLED"] = True
     yield app.test_client()
-    app.config["WTF_CSRF_ENABLED"] = False
+    app.config["WTF_CSRF_ENABLED"] = before
 
 
 def test_a_form_posted_three_times_makes_one_case_and_shows_its_receipt(ui, db, users):
