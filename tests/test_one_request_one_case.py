@@ -217,7 +217,11 @@ def test_a_key_expires_after_24_hours_and_is_purged(client, db, users, monkeypat
     assert res.status_code == 201 and res.get_json()["reference"] != first["reference"]
     client.post("/api/v1/cases", json=application_body(), headers=key("other", headers))
     monkeypatch.setattr(idempotency, "utcnow", lambda: later + timedelta(hours=25))
-    assert idempotency.purge() == 2
+    from worker.tasks import purge_request_keys
+
+    schedule = client.application.extensions["celery"].conf.beat_schedule
+    assert schedule["purge-request-keys"]["task"] == purge_request_keys.name
+    assert purge_request_keys.run() == 2  # what beat runs every hour
     assert db.session.execute(db.select(db.func.count(RequestKey.id))).scalar_one() == 0
 
 
