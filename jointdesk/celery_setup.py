@@ -32,6 +32,11 @@ def celery_init_app(app: Flask) -> Celery:
             "schedule": app.config["JOINTDESK_SLA_CHECK_SECONDS"],
             "options": {"queue": "jointdesk", "expires": app.config["JOINTDESK_SLA_CHECK_SECONDS"]},
         },
+        "purge-request-keys": {  # expired idempotency keys and form tokens
+            "task": "jointdesk.purge_request_keys",
+            "schedule": 3600,
+            "options": {"queue": "jointdesk", "expires": 3600},
+        },
     }
     celery_app.set_default()
     app.extensions["celery"] = celery_app

@@ -25,3 +25,11 @@ def check_sla() -> dict:
     from jointdesk.sla import check_sla as run
 
     return run()
+
+
+@shared_task(name="jointdesk.purge_request_keys", ignore_result=True)
+def purge_request_keys() -> int:
+    """Deletes idempotency keys and form tokens older than 24 hours."""
+    from jointdesk.idempotency import purge
+
+    return purge()

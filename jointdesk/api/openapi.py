@@ -240,7 +240,7 @@ SCHEMAS = {
 
 def openapi_document() -> dict:
     bearer = [{"bearer": []}]
-    return {
+    doc = {
         "openapi": "3.1.0",
         "info": {"title": "JointDesk API", "version": "1"},
         "servers": [{"url": "/"}],
@@ -348,6 +348,7 @@ def openapi_document() -> dict:
             },
         },
     }
+    return _add_one_request_one_case(doc)
 
 
 def _path(name: str, schema: dict | None = None) -> dict:
@@ -356,3 +357,68 @@ def _path(name: str, schema: dict | None = None) -> dict:
 
 def _query(name: str, schema: dict, required: bool = False) -> dict:
     return {"name": name, "in": "query", "required": required, "schema": schema}
+
+
+# --- One request, one case (issue 6, section 2): Idempotency-Key, push conflicts, new codes ---
+
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Up to 64 printable ASCII characters, chosen by the client, per caller. The "
+    "same key and the same body within 24 hours answer the first case again (200, same "
+    "reference, header Idempotent-Replayed: true; with its query code until a clerk issues a "
+    "new one); the same key with another body is a 422; concurrent requests with one key make "
+    "one case. A malformed key is a 422 naming the header.",
+    # printable ASCII; no space at either end (HTTP drops it, and nothing would be left of " ")
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 64,
+        "pattern": "^[!-~]([ -~]{0,62}[!-~])?$",
+    },
+}
+
+
+def _add_one_request_one_case(doc: dict) -> dict:
+    bearer = [{"bearer": []}]
+    doc["components"].setdefault("parameters", {})["IdempotencyKey"] = _IDEMPOTENCY_KEY
+    key_ref = {"$ref": "#/components/parameters/IdempotencyKey"}
+    paths = doc["paths"]
+    create = paths["/api/v1/cases"]["post"]
+    create.setdefault("parameters", []).append(key_ref)
+    create["responses"]["200"] = _json("Case", "the first case again, for a repeated key and body")
+    push = paths["/api/v1/integrations/approval-system/projects"]["post"]
+    push.setdefault("parameters", []).append(key_ref)
+    push["description"] = (
+        "One case per project code pushed by the approval system. A repeated push with the same "
+        "data answers 200 with that case (without its query code); a push of the code with "
+        "other data is refused with 409, the differing fields named, and audited."
+    )
+    push["responses"] |= _errors(409)
+    paths["/api/v1/cases/{reference}/query-code"] = {
+        "post": {
+            "summary": "Issue a new query code (clerk, admin); the old one stops working",
+            "security": bearer,
+            "parameters": [_path("reference")],
+            "responses": {
+                "200": {
+                    "description": "the new code, shown once",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["reference", "query_code"],
+                                "properties": {
+                                    "reference": {"type": "string"},
+                                    "query_code": {"type": "string", "pattern": "^[0-9]{8}$"},
+                                },
+                            }
+                        }
+                    },
+                }
+            }
+            | _errors(401, 403, 404),
+        }
+    }
+    return doc
