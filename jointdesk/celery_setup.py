@@ -2,8 +2,44 @@
 
 from __future__ import annotations
 
+import time
+
 from celery import Celery, Task
+from celery.beat import PersistentScheduler
 from flask import Flask
+
+
+class HeartbeatScheduler(PersistentScheduler):
+    """The beat scheduler, recording its heartbeat (``jointdesk.heartbeat``) as it ticks, so a
+    scheduler that stopped shows on /healthz and the admin dashboard."""
+
+    _last_beat = 0.0
+
+    def tick(self, *args, **kwargs):
+        from jointdesk import heartbeat
+
+        flask_app = self.app.flask_app
+        with flask_app.app_context():
+            every = heartbeat.interval()
+            if time.monotonic() - self._last_beat >= every:
+                heartbeat.safe_record(
+                    heartbeat.SCHEDULER, f"beat@{self.app.conf.get('hostname') or _host()}"
+                )
+                self._last_beat = time.monotonic()
+        return min(super().tick(*args, **kwargs), every)
+
+    def close(self):
+        from jointdesk import heartbeat
+
+        with self.app.flask_app.app_context():
+            heartbeat.stopped()
+        super().close()
+
+
+def _host() -> str:
+    import socket
+
+    return socket.gethostname()
 
 
 def celery_init_app(app: Flask) -> Celery:
@@ -37,6 +73,7 @@ def celery_init_app(app: Flask) -> Celery:
             "options": {"queue": "jointdesk", "expires": app.config["JOINTDESK_SLA_CHECK_SECONDS"]},
         },
     }
+    celery_app.flask_app = app
     celery_app.set_default()
     app.extensions["celery"] = celery_app
     return celery_app

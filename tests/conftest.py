@@ -138,7 +138,8 @@ def app(postgres_ready):
 
 _DATA_TABLES = (
     "events, outbox, notifications, permits, suspensions, steps, tickets, materials, cases, "
-    "api_tokens, users, routes, providers, districts, services, meta, calendar_overrides"
+    "api_tokens, users, routes, providers, districts, services, meta, calendar_overrides, "
+    "heartbeats"
 )
 
 

@@ -3,6 +3,7 @@
 from jointdesk.models.calendar import CalendarOverride, Notification
 from jointdesk.models.case import Case, Material
 from jointdesk.models.event import Event
+from jointdesk.models.heartbeat import Heartbeat
 from jointdesk.models.meta import Meta
 from jointdesk.models.outbox import OutboxMessage
 from jointdesk.models.reference import District, Provider, Route, Service, queue_name_for
@@ -16,6 +17,7 @@ __all__ = [
     "Case",
     "District",
     "Event",
+    "Heartbeat",
     "Material",
     "Meta",
     "Notification",
