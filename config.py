@@ -92,7 +92,7 @@ def build_settings() -> dict:
         "JOINTDESK_BROKER_FOLDER": str(broker_folder),
         "JOINTDESK_TIMEZONE": env_str("JOINTDESK_TIMEZONE", "Asia/Shanghai"),
         "JOINTDESK_OFFICE_HOURS": env_str("JOINTDESK_OFFICE_HOURS", "09:00-12:00,13:00-17:00"),
-        # seconds after which a published but unconfirmed outbox row is published again
+        # seconds after which a row a live worker started but has not finished is published again
         "JOINTDESK_OUTBOX_REDELIVER_SECONDS": env_float("JOINTDESK_OUTBOX_REDELIVER_SECONDS", 60),
         # seconds after which a published row no worker has started on is published again
         "JOINTDESK_OUTBOX_UNTAKEN_SECONDS": env_float("JOINTDESK_OUTBOX_UNTAKEN_SECONDS", 15),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 
 from celery import Celery, Task
@@ -22,9 +23,7 @@ class HeartbeatScheduler(PersistentScheduler):
         with flask_app.app_context():
             every = heartbeat.interval()
             if time.monotonic() - self._last_beat >= every:
-                heartbeat.safe_record(
-                    heartbeat.SCHEDULER, f"beat@{self.app.conf.get('hostname') or _host()}"
-                )
+                heartbeat.safe_record(heartbeat.SCHEDULER, f"beat@{socket.gethostname()}")
                 self._last_beat = time.monotonic()
         return min(super().tick(*args, **kwargs), every)
 
@@ -34,12 +33,6 @@ class HeartbeatScheduler(PersistentScheduler):
         with self.app.flask_app.app_context():
             heartbeat.stopped()
         super().close()
-
-
-def _host() -> str:
-    import socket
-
-    return socket.gethostname()
 
 
 def celery_init_app(app: Flask) -> Celery:
