@@ -130,8 +130,17 @@ def build_settings() -> dict:
         "JOINTDESK_BROKER_FOLDER": str(broker_folder),
         "JOINTDESK_TIMEZONE": env_str("JOINTDESK_TIMEZONE", "Asia/Shanghai"),
         "JOINTDESK_OFFICE_HOURS": env_str("JOINTDESK_OFFICE_HOURS", "09:00-12:00,13:00-17:00"),
-        # seconds after which a published but unconfirmed outbox row is published again
+        # seconds after which a row a live worker started but has not finished is published again
         "JOINTDESK_OUTBOX_REDELIVER_SECONDS": env_float("JOINTDESK_OUTBOX_REDELIVER_SECONDS", 60),
+        # seconds after which a published row no worker has started on is published again
+        "JOINTDESK_OUTBOX_UNTAKEN_SECONDS": env_float("JOINTDESK_OUTBOX_UNTAKEN_SECONDS", 15),
+        # how often workers and the scheduler write their heartbeat (missing after 3 intervals)
+        "JOINTDESK_HEARTBEAT_SECONDS": env_float("JOINTDESK_HEARTBEAT_SECONDS", 5),
+        # /healthz answers degraded (503) once an undelivered outbox row is older than this
+        "JOINTDESK_HEALTH_STUCK_SECONDS": env_float("JOINTDESK_HEALTH_STUCK_SECONDS", 120),
+        # `jointdesk run` gives up when one of its processes dies this often within the window
+        "JOINTDESK_RUN_RESTART_LIMIT": int(env_float("JOINTDESK_RUN_RESTART_LIMIT", 5)),
+        "JOINTDESK_RUN_RESTART_WINDOW": env_float("JOINTDESK_RUN_RESTART_WINDOW", 300),
         # how often the relay safety net runs (beat) and workers look for new provider queues
         "JOINTDESK_RELAY_INTERVAL": env_float("JOINTDESK_RELAY_INTERVAL", 5),
         "JOINTDESK_QUEUE_REFRESH_SECONDS": env_float("JOINTDESK_QUEUE_REFRESH_SECONDS", 5),
@@ -174,5 +183,8 @@ def build_settings() -> dict:
             "worker_hijack_root_logger": False,
             "timezone": "UTC",
             "beat_schedule_filename": str(inst / "celerybeat-schedule"),
+            # the scheduler records its heartbeat; it wakes at least once per heartbeat
+            "beat_scheduler": "jointdesk.celery_setup:HeartbeatScheduler",
+            "beat_max_interval": env_float("JOINTDESK_HEARTBEAT_SECONDS", 5),
         },
     }

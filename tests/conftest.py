@@ -155,8 +155,8 @@ def app(postgres_ready):
 
 _DATA_TABLES = (
     "events, outbox, notifications, permits, suspensions, steps, tickets, materials, cases, "
-    "user_sessions, login_throttle, request_keys, api_tokens, users, routes, providers, "
-    "districts, services, meta, calendar_overrides"
+    "user_sessions, login_throttle, request_keys, heartbeats, api_tokens, users, routes, "
+    "providers, districts, services, meta, calendar_overrides"
 )
 
 

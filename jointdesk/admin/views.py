@@ -49,7 +49,9 @@ class OfficeHoursForm(FlaskForm):
 @bp.route("/")
 @roles_required("admin")
 def dashboard():
-    """What needs an administrator: years without an official calendar, overdue tickets."""
+    """What needs an administrator: years without an official calendar, overdue tickets,
+    deliveries that are stuck and workers or a scheduler that are not running."""
+    from jointdesk.health import background_state
     from jointdesk.models import Ticket
     from jointdesk.models.types import utcnow
     from jointdesk.policy.process import OPEN
@@ -63,7 +65,10 @@ def dashboard():
         )
     ).scalar_one()
     return render_template(
-        "admin/dashboard.html", uncovered=uncovered_years(today), provisional=provisional
+        "admin/dashboard.html",
+        uncovered=uncovered_years(today),
+        provisional=provisional,
+        background=background_state(),
     )
 
 

@@ -229,10 +229,34 @@ SCHEMAS = {
     },
     "Health": {
         "type": "object",
+        "required": ["status", "database", "broker"],
         "properties": {
-            "status": {"enum": ["ok", "down"]},
+            "status": {"enum": ["ok", "degraded", "down"]},
             "database": {"enum": ["ok", "down"]},
             "broker": {"enum": ["ok", "down"]},
+            "workers": {"$ref": "#/components/schemas/Liveness"},
+            "scheduler": {"$ref": "#/components/schemas/Liveness"},
+            "deliveries": {
+                "type": "object",
+                "description": "outbox rows not yet delivered to their provider",
+                "properties": {
+                    "undelivered": {"type": "integer"},
+                    "oldest_age": {"type": ["number", "null"], "description": "seconds"},
+                    "stuck_after": {"type": "number", "description": "seconds"},
+                    "stuck": {"type": "boolean"},
+                },
+            },
+        },
+    },
+    "Liveness": {
+        "type": "object",
+        "properties": {
+            "status": {"enum": ["ok", "missing"]},
+            "alive": {"type": "integer", "description": "processes with a fresh heartbeat"},
+            "heartbeat_age": {
+                "type": ["number", "null"],
+                "description": "seconds since the latest heartbeat; null if none ever",
+            },
         },
     },
 }
@@ -338,11 +362,15 @@ def openapi_document() -> dict:
             },
             "/healthz": {
                 "get": {
-                    "summary": "Liveness, database and broker",
+                    "summary": "Database, broker, workers, scheduler and deliveries",
                     "security": [],
                     "responses": {
-                        "200": _json("Health", "database up"),
-                        "503": _json("Health", "database down"),
+                        "200": _json("Health", "ok"),
+                        "503": _json(
+                            "Health",
+                            "down (database) or degraded (deliveries stuck, workers or "
+                            "scheduler gone)",
+                        ),
                     },
                 }
             },

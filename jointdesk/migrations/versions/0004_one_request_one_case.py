@@ -1,7 +1,7 @@
 """one request, one case: pushed project codes are unique; remembered request keys
 
 Revision ID: 0004
-Revises: 0005
+Revises: 0003
 Create Date: 2026-11-27 02:00:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0004'
-down_revision = '0005'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 
