@@ -3,8 +3,8 @@
 from jointdesk.models.calendar import CalendarOverride, Notification
 from jointdesk.models.case import Case, Material
 from jointdesk.models.event import Event
-from jointdesk.models.idempotency import RequestKey
 from jointdesk.models.heartbeat import Heartbeat
+from jointdesk.models.idempotency import RequestKey
 from jointdesk.models.meta import Meta
 from jointdesk.models.outbox import OutboxMessage
 from jointdesk.models.reference import District, Provider, Route, Service, queue_name_for
