@@ -5,7 +5,9 @@ Each setting is parsed by a small typed helper and explained in one line; see th
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 from pathlib import Path
 
 try:  # python-dotenv is a dependency, but config must never fail to import
@@ -16,7 +18,9 @@ except ImportError:  # pragma: no cover
     pass
 
 
-DEV_SECRET_KEY = "dev-only-not-secret"  # noqa: S105  (refused outside development)
+# Keys that were once written in this file or in examples: refused everywhere, always.
+KNOWN_SECRET_KEYS = frozenset({"dev-only-not-secret"})
+SECRET_KEY_FILE = "secret_key"  # noqa: S105  (a file name)
 
 
 def env_str(name: str, default: str | None = None) -> str | None:
@@ -46,6 +50,35 @@ def instance_path() -> Path:
 
 def embedded_broker_url() -> str:
     return "filesystem://"
+
+
+def instance_secret_key(folder: Path) -> str:
+    """The instance's own random key, made on first start and kept (mode 0600) in ``folder``.
+
+    Web and worker processes may start together: the key is written whole to a private
+    temporary file (created with O_EXCL) and published with ``link``, which fails if another
+    process got there first; then everyone reads the one file that won.
+    """
+    path = folder / SECRET_KEY_FILE
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{SECRET_KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32))
+                handle.flush()
+                os.fsync(handle.fileno())
+            with contextlib.suppress(FileExistsError):  # another process made it first
+                os.link(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)  # only this user may read it
+    key = path.read_text().strip()
+    if len(key) < 32:
+        raise RuntimeError(f"{path} does not hold a usable key; delete it to make a new one")
+    return key
 
 
 def build_settings() -> dict:
@@ -79,9 +112,14 @@ def build_settings() -> dict:
     if ratelimit_storage is None:
         ratelimit_storage = broker_url if broker_url.startswith("redis") else "memory://"
     secret = env_str("JOINTDESK_SECRET_KEY")
+    if secret in KNOWN_SECRET_KEYS:
+        raise RuntimeError("JOINTDESK_SECRET_KEY is a published example; choose a random one")
+    # development (demo accounts, insecure cookies) is the default only where no key is set
     development = env_bool("JOINTDESK_DEVELOPMENT", default=secret is None)
     return {
-        "SECRET_KEY": secret or DEV_SECRET_KEY,
+        # no key set: a random one of this instance, never a well-known one
+        "SECRET_KEY": secret or instance_secret_key(inst),
+        "JOINTDESK_SECRET_KEY_SET": secret is not None,
         "JOINTDESK_DEVELOPMENT": development,
         "JOINTDESK_INSTANCE_PATH": str(inst),
         "SQLALCHEMY_DATABASE_URI": database_url,
@@ -92,8 +130,17 @@ def build_settings() -> dict:
         "JOINTDESK_BROKER_FOLDER": str(broker_folder),
         "JOINTDESK_TIMEZONE": env_str("JOINTDESK_TIMEZONE", "Asia/Shanghai"),
         "JOINTDESK_OFFICE_HOURS": env_str("JOINTDESK_OFFICE_HOURS", "09:00-12:00,13:00-17:00"),
-        # seconds after which a published but unconfirmed outbox row is published again
+        # seconds after which a row a live worker started but has not finished is published again
         "JOINTDESK_OUTBOX_REDELIVER_SECONDS": env_float("JOINTDESK_OUTBOX_REDELIVER_SECONDS", 60),
+        # seconds after which a published row no worker has started on is published again
+        "JOINTDESK_OUTBOX_UNTAKEN_SECONDS": env_float("JOINTDESK_OUTBOX_UNTAKEN_SECONDS", 15),
+        # how often workers and the scheduler write their heartbeat (missing after 3 intervals)
+        "JOINTDESK_HEARTBEAT_SECONDS": env_float("JOINTDESK_HEARTBEAT_SECONDS", 5),
+        # /healthz answers degraded (503) once an undelivered outbox row is older than this
+        "JOINTDESK_HEALTH_STUCK_SECONDS": env_float("JOINTDESK_HEALTH_STUCK_SECONDS", 120),
+        # `jointdesk run` gives up when one of its processes dies this often within the window
+        "JOINTDESK_RUN_RESTART_LIMIT": int(env_float("JOINTDESK_RUN_RESTART_LIMIT", 5)),
+        "JOINTDESK_RUN_RESTART_WINDOW": env_float("JOINTDESK_RUN_RESTART_WINDOW", 300),
         # how often the relay safety net runs (beat) and workers look for new provider queues
         "JOINTDESK_RELAY_INTERVAL": env_float("JOINTDESK_RELAY_INTERVAL", 5),
         "JOINTDESK_QUEUE_REFRESH_SECONDS": env_float("JOINTDESK_QUEUE_REFRESH_SECONDS", 5),
@@ -108,6 +155,11 @@ def build_settings() -> dict:
             "JOINTDESK_PUBLIC_LOOKUP_LIMIT", "10 per minute;100 per hour"
         ),
         "JOINTDESK_LOGIN_LIMIT": env_str("JOINTDESK_LOGIN_LIMIT", "10 per minute"),
+        # failed sign-ins for one username (from any address) that lock it, and for how long
+        "JOINTDESK_LOGIN_LOCK_FAILURES": int(env_float("JOINTDESK_LOGIN_LOCK_FAILURES", 10)),
+        "JOINTDESK_LOGIN_LOCK_MINUTES": env_float("JOINTDESK_LOGIN_LOCK_MINUTES", 15),
+        # a web session ends this many hours after sign-in at the latest
+        "JOINTDESK_SESSION_HOURS": env_float("JOINTDESK_SESSION_HOURS", 12),
         "BABEL_DEFAULT_LOCALE": "zh_CN",
         "BABEL_DEFAULT_TIMEZONE": env_str("JOINTDESK_TIMEZONE", "Asia/Shanghai"),
         "MAX_CONTENT_LENGTH": 256 * 1024,
@@ -131,5 +183,8 @@ def build_settings() -> dict:
             "worker_hijack_root_logger": False,
             "timezone": "UTC",
             "beat_schedule_filename": str(inst / "celerybeat-schedule"),
+            # the scheduler records its heartbeat; it wakes at least once per heartbeat
+            "beat_scheduler": "jointdesk.celery_setup:HeartbeatScheduler",
+            "beat_max_interval": env_float("JOINTDESK_HEARTBEAT_SECONDS", 5),
         },
     }

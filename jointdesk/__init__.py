@@ -44,12 +44,14 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the Flask app (and its Celery app, in ``app.extensions['celery']``)."""
-    from config import DEV_SECRET_KEY, build_settings
+    from config import build_settings
 
     app = Flask(__name__, instance_relative_config=False)
     app.config.update(build_settings())
     if test_config:
         app.config.update(test_config)
+        if "SECRET_KEY" in test_config:
+            app.config["JOINTDESK_SECRET_KEY_SET"] = True
     app.instance_path = app.config["JOINTDESK_INSTANCE_PATH"]
     if app.config["JOINTDESK_PROXY_COUNT"]:
         # behind a reverse proxy: trust its X-Forwarded-* so rate limits see the real client
@@ -58,7 +60,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         n = app.config["JOINTDESK_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     os.makedirs(app.instance_path, exist_ok=True)
-    if not app.config["JOINTDESK_DEVELOPMENT"] and app.config["SECRET_KEY"] == DEV_SECRET_KEY:
+    if not app.config["JOINTDESK_DEVELOPMENT"] and not app.config["JOINTDESK_SECRET_KEY_SET"]:
+        # several web processes and hosts must share one key: set it explicitly
         raise RuntimeError("JOINTDESK_SECRET_KEY is required outside development")
 
     from jointdesk.logging_setup import configure_logging
@@ -67,6 +70,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PACKAGE_DIR / "migrations"))
     csrf.init_app(app)
+
+    from jointdesk.security import init_security
+
+    init_security(app)
     babel.init_app(
         app,
         locale_selector=select_locale,

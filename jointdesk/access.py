@@ -6,6 +6,13 @@ from jointdesk.extensions import db
 from jointdesk.models import Case, Ticket, User
 
 CASE_READERS = ("clerk", "supervisor", "admin")
+# integration clients are API-only: they never sign in to the web pages
+WEB_ROLES = ("clerk", "staff", "supervisor", "admin")
+
+
+def can_use_web(user: User) -> bool:
+    """Who may sign in to the web pages (everyone but API-only integration clients)."""
+    return user.role in WEB_ROLES
 
 
 def can_view_case(user: User, case: Case) -> bool:
@@ -44,3 +51,17 @@ def sees_ticket_detail(user: User, ticket: Ticket) -> bool:
     """Reasons, representatives and history of a ticket: everyone on the case except staff of
     another provider, who see its progress only."""
     return user.role != "staff" or user.provider_id == ticket.provider_id
+
+
+# How much of a ticket a reader sees (``ticket_view``): everything; what the applicant sees
+# (progress, who represents the provider, why it was returned); or progress alone.
+FULL, APPLICANT, PROGRESS = "full", "applicant", "progress"
+
+
+def ticket_view(user: User | None, ticket: Ticket) -> str:
+    """The one decision on a ticket's detail: ``None`` is the applicant on the status page;
+    staff of another provider on a shared case see its progress only (no representative, no
+    reasons, no history details), on the web and in the API alike."""
+    if user is None:
+        return APPLICANT
+    return FULL if sees_ticket_detail(user, ticket) else PROGRESS

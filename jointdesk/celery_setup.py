@@ -2,8 +2,37 @@
 
 from __future__ import annotations
 
+import socket
+import time
+
 from celery import Celery, Task
+from celery.beat import PersistentScheduler
 from flask import Flask
+
+
+class HeartbeatScheduler(PersistentScheduler):
+    """The beat scheduler, recording its heartbeat (``jointdesk.heartbeat``) as it ticks, so a
+    scheduler that stopped shows on /healthz and the admin dashboard."""
+
+    _last_beat = 0.0
+
+    def tick(self, *args, **kwargs):
+        from jointdesk import heartbeat
+
+        flask_app = self.app.flask_app
+        with flask_app.app_context():
+            every = heartbeat.interval()
+            if time.monotonic() - self._last_beat >= every:
+                heartbeat.safe_record(heartbeat.SCHEDULER, f"beat@{socket.gethostname()}")
+                self._last_beat = time.monotonic()
+        return min(super().tick(*args, **kwargs), every)
+
+    def close(self):
+        from jointdesk import heartbeat
+
+        with self.app.flask_app.app_context():
+            heartbeat.stopped()
+        super().close()
 
 
 def celery_init_app(app: Flask) -> Celery:
@@ -12,6 +41,10 @@ def celery_init_app(app: Flask) -> Celery:
             with app.app_context():
                 return self.run(*args, **kwargs)
 
+    if app.config["JOINTDESK_EMBEDDED_BROKER"]:
+        from jointdesk.broker import register
+
+        register()  # filesystem:// writes and claims message files atomically
     celery_app = Celery(app.name, task_cls=FlaskTask)
     celery_app.config_from_object(app.config["CELERY"])
     if app.config["JOINTDESK_EMBEDDED_BROKER"]:
@@ -32,7 +65,13 @@ def celery_init_app(app: Flask) -> Celery:
             "schedule": app.config["JOINTDESK_SLA_CHECK_SECONDS"],
             "options": {"queue": "jointdesk", "expires": app.config["JOINTDESK_SLA_CHECK_SECONDS"]},
         },
+        "purge-request-keys": {  # expired idempotency keys and form tokens
+            "task": "jointdesk.purge_request_keys",
+            "schedule": 3600,
+            "options": {"queue": "jointdesk", "expires": 3600},
+        },
     }
+    celery_app.flask_app = app
     celery_app.set_default()
     app.extensions["celery"] = celery_app
     return celery_app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -52,6 +53,13 @@ def demo() -> None:
     from jointdesk.seed import load_demo_data, load_reference_data
 
     app = _app()
+    if not app.config["JOINTDESK_DEVELOPMENT"]:
+        # the demo accounts' passwords are published in the README
+        raise click.ClickException(
+            "refusing to create demo accounts outside development: their passwords are "
+            "public. Use `jointdesk init` and `jointdesk user create` (or set "
+            "JOINTDESK_DEVELOPMENT=1 on a machine nobody else can reach)."
+        )
     upgrade_database(app)
     with app.app_context():
         load_reference_data()
@@ -65,7 +73,7 @@ def _celery_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "celery", "-A", CELERY_APP, *args]
 
 
-def _worker_args(queues: str | None, concurrency: int | None, beat: bool) -> list[str]:
+def _worker_args(queues: str | None, concurrency: int | None) -> list[str]:
     args = ["worker", "--loglevel", "INFO"]
     if queues:
         args += ["-Q", queues]
@@ -73,10 +81,6 @@ def _worker_args(queues: str | None, concurrency: int | None, beat: bool) -> lis
         args += ["-Q", "jointdesk"]  # the control queue; every provider queue is added too
     if concurrency:
         args += ["-c", str(concurrency)]
-    if beat:
-        from config import instance_path
-
-        args += ["-B", "-s", str(instance_path() / "celerybeat-schedule")]
     return args
 
 
@@ -85,7 +89,7 @@ def _worker_args(queues: str | None, concurrency: int | None, beat: bool) -> lis
 @click.option("--concurrency", "-c", type=int, help="Worker processes (default: one per core).")
 def worker(queues: str | None, concurrency: int | None) -> None:
     """One Celery worker; with no --queues it serves every provider queue, new ones included."""
-    os.execvp(sys.executable, _celery_cmd(*_worker_args(queues, concurrency, beat=False)))
+    os.execvp(sys.executable, _celery_cmd(*_worker_args(queues, concurrency)))
 
 
 @main.command()
@@ -101,46 +105,160 @@ def beat() -> None:
     )
 
 
+# Starts a child so that it gets SIGTERM if `jointdesk run` dies without cleaning up (Linux
+# PR_SET_PDEATHSIG, kept across exec), then becomes the real command (same pid).
+_CHILD_WRAPPER = (
+    "import ctypes, os, signal, sys\n"
+    "try:\n"
+    "    ctypes.CDLL('libc.so.6', use_errno=True).prctl(1, signal.SIGTERM)\n"
+    "except OSError:\n"
+    "    pass\n"
+    "if os.getppid() != int(sys.argv[1]):\n"
+    "    sys.exit(1)\n"
+    "os.execv(sys.executable, [sys.executable, *sys.argv[2:]])\n"
+)
+
+
+class Supervised:
+    """One process that `jointdesk run` keeps running: restarted with backoff when it dies."""
+
+    def __init__(self, name: str, args: list[str]) -> None:
+        self.name = name
+        self.args = args
+        self.proc: subprocess.Popen | None = None
+        self.deaths: list[float] = []
+        self.restart_at: float | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-c", _CHILD_WRAPPER, str(os.getpid()), *self.args],
+            start_new_session=True,  # its own group: Ctrl-C reaches `run`, which stops it
+        )
+        _say(f"started the {self.name} (pid {self.proc.pid})")
+
+    def terminate(self) -> None:
+        """SIGTERM: a warm shutdown (a worker finishes the tasks it is running)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+
+    def reap(self, deadline: float) -> None:
+        """Waits for it until ``deadline``, then SIGKILL to its whole group."""
+        if self.proc is None:
+            return
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)  # the pool processes too
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(5)
+
+
+def _say(message: str) -> None:
+    click.echo(f"{time.strftime('%Y-%m-%d %H:%M:%S')} jointdesk run: {message}", err=True)
+
+
+class RunStopped(Exception):
+    """`jointdesk run` gives up: a process keeps dying, or the web server stopped."""
+
+
+def supervise(app, children: list[Supervised], web_alive, poll: float = 0.5) -> None:
+    """Keeps ``children`` running until interrupted; raises RunStopped when one keeps dying."""
+    from jointdesk import heartbeat
+
+    limit = app.config["JOINTDESK_RUN_RESTART_LIMIT"]
+    window = app.config["JOINTDESK_RUN_RESTART_WINDOW"]
+    while True:
+        time.sleep(poll)
+        if not web_alive():
+            raise RunStopped("the web server stopped")
+        now = time.monotonic()
+        for child in children:
+            if child.restart_at is not None:
+                if now >= child.restart_at:
+                    child.restart_at = None
+                    child.start()
+                continue
+            code = child.proc.poll()
+            if code is None:
+                continue
+            how = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(child.proc.pid, signal.SIGKILL)  # no orphaned pool process
+            try:
+                with app.app_context():
+                    heartbeat.mark_dead(child.proc.pid)  # its deliveries are redone at once
+            except Exception as exc:  # the database is away: the heartbeat goes stale anyway
+                _say(f"could not record that the {child.name} died: {exc}")
+            child.deaths = [t for t in child.deaths if now - t < window] + [now]
+            if len(child.deaths) >= limit:
+                raise RunStopped(
+                    f"the {child.name} (pid {child.proc.pid}) {how}; it died "
+                    f"{len(child.deaths)} times within {window:.0f} s, so JointDesk stops "
+                    f"instead of running without it. Read its messages above, fix the cause "
+                    f"(database, broker folder, disk space, permissions), then start again"
+                )
+            delay = min(2 ** (len(child.deaths) - 1), 30)
+            child.restart_at = now + delay
+            _say(
+                f"the {child.name} (pid {child.proc.pid}) {how}; restarting it in {delay} s "
+                f"({len(child.deaths)} of {limit} deaths allowed within {window:.0f} s)"
+            )
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 def run(host: str, port: int) -> None:
-    """The whole system on one machine: web app, worker for every queue, and the scheduler."""
-    from waitress import serve
+    """The whole system on one machine: web app, a worker for every queue and the scheduler,
+    each restarted if it dies; stops with an error if one keeps dying."""
+    import threading
+
+    from waitress import create_server
+
+    from config import instance_path
 
     app = _app()
     upgrade_database(app)
-    worker_proc = subprocess.Popen(  # noqa: S603
-        _celery_cmd(*_worker_args(None, 2, beat=True)), preexec_fn=_die_with_parent
-    )
-    click.echo(f"JointDesk on http://{host}:{port}/  (worker pid {worker_proc.pid}; Ctrl-C stops)")
+    server = create_server(app, host=host, port=port, threads=8)
+    # our heartbeats live in the database: celery's own broker heartbeats, gossip and mingle
+    # would only leave files for dead workers in the embedded broker's folder
+    quiet = ["--without-heartbeat", "--without-gossip", "--without-mingle"]
+    schedule = str(instance_path() / "celerybeat-schedule")
+    children = [
+        Supervised("worker", _celery_cmd(*_worker_args(None, 2), *quiet)[1:]),
+        Supervised("scheduler", _celery_cmd("beat", "--loglevel", "INFO", "-s", schedule)[1:]),
+    ]
 
     def _terminate(_signum, _frame):
         raise KeyboardInterrupt  # SIGTERM (a service manager, `kill`) stops it like Ctrl-C
 
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _terminate)  # even where a shell started us ignoring SIGINT
+    failure = None
     try:
-        serve(app, host=host, port=port, threads=8)
+        for child in children:
+            child.start()
+        web = threading.Thread(target=server.run, name="web", daemon=True)
+        web.start()
+        click.echo(f"JointDesk on http://{host}:{port}/  (Ctrl-C stops)")
+        supervise(app, children, web.is_alive)
     except KeyboardInterrupt:
-        pass
+        _say("stopping")
+    except RunStopped as exc:
+        failure = str(exc)
+        _say(f"FATAL: {failure}")
     finally:
-        worker_proc.send_signal(signal.SIGTERM)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for child in children:
+            child.terminate()
         deadline = time.monotonic() + 15
-        while worker_proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if worker_proc.poll() is None:
-            worker_proc.kill()
-
-
-def _die_with_parent() -> None:
-    """Linux: the worker gets SIGTERM if `jointdesk run` dies without cleaning up."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+        for child in children:
+            child.reap(deadline)
+        with contextlib.suppress(Exception):
+            server.close()
+    if failure:
+        sys.exit(1)
 
 
 @main.group()
@@ -187,6 +305,95 @@ def user_create(
             raise click.UsageError(str(exc)) from exc
         db.session.commit()
     click.echo(f"created {role} {username}")
+
+
+def _read_password(from_stdin: bool) -> str:
+    from jointdesk.auth import MIN_PASSWORD_LENGTH
+
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise click.UsageError(f"the password needs at least {MIN_PASSWORD_LENGTH} characters")
+    return password
+
+
+def _find_user(username: str):
+    from jointdesk.extensions import db
+    from jointdesk.models import User
+
+    found = db.session.execute(
+        db.select(User).where(User.username == username)
+    ).scalar_one_or_none()
+    if found is None:
+        raise click.UsageError(f"no user {username!r}")
+    return found
+
+
+@user.command("set-password")
+@click.option("--username", required=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def user_set_password(username: str, password_stdin: bool) -> None:
+    """Give a user a new password; every session of theirs ends."""
+    from jointdesk.auth import set_password
+    from jointdesk.extensions import db
+
+    password = _read_password(password_stdin)
+    with _app().app_context():
+        set_password(_find_user(username), password, "cli")
+        db.session.commit()
+    click.echo(f"password of {username} changed; their sessions are ended")
+
+
+@user.command("sign-out")
+@click.option("--username", required=True)
+def user_sign_out(username: str) -> None:
+    """Sign a user out everywhere: every web session of theirs ends now."""
+    from jointdesk.auth import revoke_sessions
+    from jointdesk.extensions import db
+
+    with _app().app_context():
+        n = revoke_sessions(_find_user(username), "cli", "administrator")
+        db.session.commit()
+    click.echo(f"{username} signed out everywhere ({n} session(s) ended)")
+
+
+@user.command("unlock")
+@click.option("--username", required=True)
+def user_unlock(username: str) -> None:
+    """Lift the lock that repeated failed sign-ins put on a username."""
+    from jointdesk.auth import unlock_login
+
+    with _app().app_context():
+        was_locked = unlock_login(username, "cli")
+    click.echo(f"{username} unlocked" if was_locked else f"{username} was not locked")
+
+
+@user.command("deactivate")
+@click.option("--username", required=True)
+def user_deactivate(username: str) -> None:
+    """Deactivate an account: no sign-in, no API token; its sessions end."""
+    from jointdesk.auth import set_active
+    from jointdesk.extensions import db
+
+    with _app().app_context():
+        set_active(_find_user(username), False, "cli")
+        db.session.commit()
+    click.echo(f"{username} deactivated")
+
+
+@user.command("activate")
+@click.option("--username", required=True)
+def user_activate(username: str) -> None:
+    """Activate a deactivated account again."""
+    from jointdesk.auth import set_active
+    from jointdesk.extensions import db
+
+    with _app().app_context():
+        set_active(_find_user(username), True, "cli")
+        db.session.commit()
+    click.echo(f"{username} activated")
 
 
 @main.group()

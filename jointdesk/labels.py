@@ -65,6 +65,8 @@ EVENT_LABELS = {
     "sla_overdue": _l("Time limit passed"),
     "calendar_changed": _l("Calendar changed"),
     "office_hours_changed": _l("Office hours changed"),
+    "push_conflict": _l("Approval-system push with conflicting data refused"),
+    "query_code_reissued": _l("New query code issued"),
 }
 PERMIT_LABELS = {
     "planning": _l("Planning permit"),
@@ -104,6 +106,7 @@ ROLE_LABELS = {
     "staff": _l("Provider staff"),
     "supervisor": _l("Supervisor"),
     "admin": _l("Administrator"),
+    "integration": _l("Integration client (API only)"),
 }
 
 

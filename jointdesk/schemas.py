@@ -433,7 +433,12 @@ SCHEMAS: dict[str, dict] = {
         "required": ["reference", "status", "channel", "applicant", "address", "tickets"],
         "properties": {
             "reference": {"type": "string"},
-            "query_code": {"type": "string", "description": "only in the 201 answer"},
+            "query_code": {
+                "type": "string",
+                "pattern": "^[0-9]{8}$",
+                "description": "only in the 201 answer, and in a replay of it for the same "
+                "Idempotency-Key (until a clerk issues a new code)",
+            },
             "status": {"enum": _CASE_STATUSES},
             "channel": {"enum": list(CHANNELS)},
             "created_at": _TIME,
@@ -490,13 +495,48 @@ SCHEMAS: dict[str, dict] = {
             "per_page": {"type": "integer"},
         },
     },
+    "NewQueryCode": {
+        "type": "object",
+        "required": ["reference", "query_code"],
+        "properties": {
+            "reference": {"type": "string"},
+            "query_code": {"type": "string", "pattern": "^[0-9]{8}$"},
+        },
+    },
     "Health": {
         "type": "object",
-        "required": ["status"],
+        "required": ["status", "database", "broker"],
+        "description": "what jointdesk/health.py answers; workers, scheduler and deliveries "
+        "only while the database answers",
         "properties": {
-            "status": {"type": "string", "description": "ok, or what is wrong"},
+            "status": {"enum": ["ok", "degraded", "down"]},
             "database": {"enum": ["ok", "down"]},
             "broker": {"enum": ["ok", "down"]},
+            "workers": ref("Liveness"),
+            "scheduler": ref("Liveness"),
+            "deliveries": {
+                "type": "object",
+                "description": "outbox rows not yet delivered to their provider",
+                "required": ["undelivered", "oldest_age", "stuck_after", "stuck"],
+                "properties": {
+                    "undelivered": {"type": "integer"},
+                    "oldest_age": {"type": ["number", "null"], "description": "seconds"},
+                    "stuck_after": {"type": "number", "description": "seconds"},
+                    "stuck": {"type": "boolean"},
+                },
+            },
+        },
+    },
+    "Liveness": {
+        "type": "object",
+        "required": ["status", "alive", "heartbeat_age"],
+        "properties": {
+            "status": {"enum": ["ok", "missing"]},
+            "alive": {"type": "integer", "description": "processes with a fresh heartbeat"},
+            "heartbeat_age": {
+                "type": ["number", "null"],
+                "description": "seconds since the latest heartbeat; null if none ever",
+            },
         },
     },
 }

@@ -123,6 +123,22 @@ def redis_ready() -> str:
     return TEST_REDIS_URL
 
 
+TEST_ORIGIN = "http://jointdesk.test"  # SERVER_NAME of the test app
+
+
+def browser_client_class():
+    """A test client that sends the ``Origin`` header a browser sends with a site's own forms
+    (the app refuses form posts without it); tests of that check remove or change it."""
+    from flask.testing import FlaskClient
+
+    class BrowserClient(FlaskClient):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.environ_base["HTTP_ORIGIN"] = TEST_ORIGIN
+
+    return BrowserClient
+
+
 @pytest.fixture(scope="session")
 def app(postgres_ready):
     """The app on the test database, migrated with the real migrations."""
@@ -131,6 +147,7 @@ def app(postgres_ready):
     from jointdesk import create_app
 
     application = create_app({"TESTING": True, "SERVER_NAME": "jointdesk.test"})
+    application.test_client_class = browser_client_class()
     with application.app_context():
         upgrade()
     return application
@@ -138,7 +155,8 @@ def app(postgres_ready):
 
 _DATA_TABLES = (
     "events, outbox, notifications, permits, suspensions, steps, tickets, materials, cases, "
-    "api_tokens, users, routes, providers, districts, services, meta, calendar_overrides"
+    "user_sessions, login_throttle, request_keys, heartbeats, api_tokens, users, routes, "
+    "providers, districts, services, meta, calendar_overrides"
 )
 
 
@@ -204,6 +222,20 @@ def make_user(db, password_hash):
         return user
 
     return _make
+
+
+def sign_in_web(client, user) -> None:
+    """Signs ``user`` in on ``client`` as the login page does (a server-side session) without
+    the cost of a password check; inside the ``db`` fixture's app context."""
+    from jointdesk.auth import SESSION_KEY, start_session
+    from jointdesk.extensions import db as _db
+
+    sid = start_session(user)
+    _db.session.commit()
+    with client.session_transaction() as session:
+        session["_user_id"] = str(user.id)
+        session["_fresh"] = True
+        session[SESSION_KEY] = sid
 
 
 @pytest.fixture

@@ -91,6 +91,50 @@ class Worker:
         self.log.unlink(missing_ok=True)
 
 
+class Beat:
+    """A real ``celery beat`` process (the scheduler), started like ``jointdesk beat``."""
+
+    def __init__(self, env: dict | None = None):
+        self.log = Path(tempfile.mkstemp(prefix="beat-", suffix=".log")[1])
+        self.dir = Path(tempfile.mkdtemp(prefix="beat-"))
+        cmd = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "worker.celery_app:celery",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "-s",
+            str(self.dir / "celerybeat-schedule"),
+        ]
+        self.proc = subprocess.Popen(  # noqa: S603
+            cmd,
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        if not wait_for(lambda: "beat: Starting" in self.output() or self.proc.poll(), 60):
+            raise RuntimeError(f"beat did not start:\n{self.output()}")
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        self.log.unlink(missing_ok=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 class RedisServer:
     """A private redis-server on a free port, which a test may stop and start again."""
 

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from jointdesk.models import Event, Ticket
+from jointdesk.models import Event, Ticket, User
 
 
 @pytest.fixture
@@ -136,6 +136,30 @@ def test_two_staff_at_the_same_moment_exactly_one_wins(app, users, case):
             .all()
         )
         assert len(actions) == 1
+
+
+def test_a_winner_committed_while_a_loser_works_is_a_409_not_a_500(db, users, case):
+    """The loser's action loads the case lazily half-way (due times); before the fix that lazy
+    load flushed the ticket's UPDATE early and the version check raised outside the conflict
+    handling. Deterministic: the winner's commit lands between the loser's read and action."""
+    from sqlalchemy import create_engine, text
+
+    from jointdesk.desk.services import ActionRefused, perform_action
+
+    water = ticket_of(case, "water")["id"]
+    loser_id = users["water"][0].id
+    db.session.expunge_all()  # nothing loaded: the action's lazy loads really hit the database
+    ticket = db.session.get(Ticket, water)
+    loser = db.session.get(User, loser_id)
+    other = create_engine(db.engine.url.render_as_string(hide_password=False))
+    with other.begin() as conn:  # the winner, on another connection
+        conn.execute(text("UPDATE tickets SET version = version + 1 WHERE id = :id"), {"id": water})
+    other.dispose()
+    with pytest.raises(ActionRefused) as refused:
+        perform_action(ticket, "accept", loser)
+    assert refused.value.status == 409
+    db.session.rollback()
+    assert db.session.get(Ticket, water).status == "queued"
 
 
 def test_staff_cannot_touch_another_providers_tickets_through_any_url(client, users, case):

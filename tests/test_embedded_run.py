@@ -88,7 +88,10 @@ def test_make_run_default_fans_out_within_a_second(embedded_env):
     try:
         assert wait_for(lambda: "ready." in log.read_text(), 60), log.read_text()
         assert wait_for(lambda: _up(base), 30), log.read_text()
-        assert call(f"{base}/healthz")[1] == {"status": "ok", "database": "ok", "broker": "ok"}
+        health = call(f"{base}/healthz")[1]
+        assert (health["status"], health["database"], health["broker"]) == ("ok", "ok", "ok")
+        # the worker and the scheduler it started record their heartbeats
+        assert wait_for(lambda: _background_alive(base), 20), call(f"{base}/healthz")[1]
         # the worker has picked up every provider queue
         assert wait_for(lambda: log.read_text().count("now consuming provider queue") >= 4, 10)
         started = time.monotonic()
@@ -123,6 +126,11 @@ def test_make_run_default_fans_out_within_a_second(embedded_env):
             os.killpg(proc.pid, signal.SIGKILL)
             raise
     assert proc.returncode is not None
+
+
+def _background_alive(base: str) -> bool:
+    health = call(f"{base}/healthz")[1]
+    return health["workers"]["alive"] == 1 and health["scheduler"]["alive"] == 1
 
 
 def _up(base: str) -> bool:

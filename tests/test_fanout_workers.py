@@ -123,7 +123,8 @@ def test_broker_down_at_intake_then_back(app, db, users, monkeypatch):
         assert all(m.published_at is None and m.done_at is None for m in waiting)
         assert "Connection refused" in waiting[0].last_error
         health = down_app.test_client().get("/healthz").get_json()
-        assert health == {"status": "ok", "database": "ok", "broker": "down"}
+        assert (health["status"], health["database"], health["broker"]) == ("ok", "ok", "down")
+        assert health["deliveries"]["undelivered"] == 4
 
         private.start()
         with down_app.app_context():
@@ -138,27 +139,44 @@ def test_broker_down_at_intake_then_back(app, db, users, monkeypatch):
 def test_worker_killed_mid_task_loses_nothing_and_duplicates_nothing(
     app, client, db, users, broker
 ):
+    """What a killed worker had started is republished as soon as it is known dead (here: its
+    supervisor saw it die); what it had only prefetched, once the untaken wait is over."""
+    from jointdesk.heartbeat import mark_dead
     from jointdesk.routing.outbox import relay
 
+    def taken() -> dict[int, tuple]:
+        db.session.rollback()
+        rows = db.session.execute(db.select(OutboxMessage)).scalars()
+        return {m.id: (m.attempts, m.taken_by) for m in rows if m.taken_by}
+
     slow = Worker(env={"JOINTDESK_FAULT_DELIVERY_DELAY": "30"})
-    app.config["JOINTDESK_OUTBOX_REDELIVER_SECONDS"] = 0  # no need to wait a minute here
+    app.config["JOINTDESK_OUTBOX_UNTAKEN_SECONDS"] = 0  # no need to wait for the prefetched two
     try:
         res = client.post("/api/v1/cases", json=application_body(), headers=users["clerk"][1])
         reference = res.get_json()["reference"]
         # both pool processes are inside a delivery, its transaction not yet committed
-        assert wait_for(lambda: slow.output().count("received") >= 2, 10), slow.output()
-        time.sleep(0.5)
+        assert wait_for(lambda: len(taken()) == 2, 15), slow.output()
+        started = taken()
         slow.kill()
+        assert ticket_states(db, reference) == ["dispatching"] * 4
+        with app.app_context():
+            # the two it had prefetched only; the two it had started wait while its heartbeat
+            # is fresh (it might still be working on them)
+            assert relay() == 2
+            assert taken() == started
+            assert mark_dead(slow.proc.pid) == 1
+            relay()  # known dead: the two it had started are published again, at once
+        db.session.rollback()
+        for msg_id in started:
+            msg = db.session.get(OutboxMessage, msg_id)
+            assert (msg.attempts, msg.taken_by) == (2, None)
     finally:
+        app.config["JOINTDESK_OUTBOX_UNTAKEN_SECONDS"] = 15
         slow.stop()
-    assert ticket_states(db, reference) == ["dispatching"] * 4
     fresh = Worker()
     try:
-        with app.app_context():
-            relay()
         assert wait_for(lambda: all_queued(db, reference), 15), fresh.output()[-3000:]
     finally:
-        app.config["JOINTDESK_OUTBOX_REDELIVER_SECONDS"] = 60
         fresh.stop()
     assert len(dispatched_events(db)) == 4
     assert db.session.execute(db.select(db.func.count(Ticket.id))).scalar_one() == 4

@@ -3,7 +3,7 @@
 import re
 
 import pytest
-from conftest import application_body
+from conftest import application_body, sign_in_web
 
 
 def served_api_paths(app) -> set[tuple[str, str]]:
@@ -103,9 +103,7 @@ def test_no_500_for_junk_anywhere(client, users, submit, who):
 )
 def test_nul_bytes_huge_numbers_and_deep_json_are_4xx(client, users, method, path, kwargs):
     headers = users["clerk"][1] if path.startswith("/api/v1/cases") else users["water"][1]
-    with client.session_transaction() as session:  # signed in on the web pages too
-        session["_user_id"] = str(users["water"][0].id)
-        session["_fresh"] = True
+    sign_in_web(client, users["water"][0])  # signed in on the web pages too
     res = getattr(client, method)(path, headers=headers, **kwargs)
     if "page=" in path:
         assert res.status_code == 200  # an absurd page is an empty page

@@ -23,6 +23,12 @@ def csrf_token(html: str) -> str:
     return m.group(1)
 
 
+def form_token(html: str) -> str:
+    m = re.search(r'name="form_token" type="hidden" value="([^"]+)"', html)
+    assert m, "no one-time form token on the page"
+    return m.group(1)
+
+
 def login(ui, username):
     page = ui.get("/login").get_data(as_text=True)
     res = ui.post(
@@ -37,6 +43,7 @@ def application_form(ui, **overrides):
     page = ui.get("/window/new").get_data(as_text=True)
     data = {
         "csrf_token": csrf_token(page),
+        "form_token": form_token(page),
         "applicant_kind": "person",
         "applicant_name": "李四",
         "id_number": valid_person_id(7),

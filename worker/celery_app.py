@@ -13,7 +13,7 @@ import logging
 from celery import bootsteps
 from celery.signals import worker_process_init
 
-from jointdesk import create_app
+from jointdesk import create_app, heartbeat
 from jointdesk.extensions import db
 
 flask_app = create_app()
@@ -60,7 +60,38 @@ class ProviderQueues(bootsteps.StartStopStep):
                 c.add_task_queue(name)
 
 
+class Heartbeat(bootsteps.StartStopStep):
+    """Records this worker's heartbeat (``jointdesk.heartbeat``) from the consumer's timer, so
+    it stops when the worker stops consuming; marks the worker stopped when it shuts down."""
+
+    requires = {"celery.worker.consumer.tasks:Tasks"}
+
+    def __init__(self, parent, **kwargs):
+        super().__init__(parent, **kwargs)
+        self.timer_ref = None
+
+    def start(self, c):
+        self.beat(c)
+        interval = flask_app.config["JOINTDESK_HEARTBEAT_SECONDS"]
+        self.timer_ref = c.timer.call_repeatedly(interval, self.beat, (c,), priority=10)
+
+    def beat(self, c):
+        with flask_app.app_context():
+            heartbeat.safe_record(heartbeat.WORKER, c.hostname)
+
+    def stop(self, c):
+        if self.timer_ref is not None:
+            self.timer_ref.cancel()
+            self.timer_ref = None
+
+    def shutdown(self, c):
+        self.stop(c)
+        with flask_app.app_context():
+            heartbeat.stopped()
+
+
 celery.steps["consumer"].add(ProviderQueues)
+celery.steps["consumer"].add(Heartbeat)
 
 
 @worker_process_init.connect

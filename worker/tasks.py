@@ -4,24 +4,36 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from jointdesk import heartbeat
 from jointdesk.routing import outbox
 
+# Time limits (soft, hard) in seconds. A delivery takes milliseconds; one stuck on a lock is
+# stopped and left to the relay rather than holding a pool process.
 
-@shared_task(name=outbox.DELIVER_TASK, acks_late=True)
+
+@shared_task(name=outbox.DELIVER_TASK, acks_late=True, soft_time_limit=25, time_limit=30)
 def deliver_ticket(message_id: int) -> str:
     """Hands one ticket to its provider's channel (outbox row ``message_id``)."""
-    return outbox.deliver(message_id)
+    return outbox.deliver(message_id, worker_id=heartbeat.INSTANCE_ID)
 
 
-@shared_task(name="jointdesk.relay_outbox", ignore_result=True)
+@shared_task(name="jointdesk.relay_outbox", ignore_result=True, soft_time_limit=50, time_limit=60)
 def relay_outbox() -> int:
     """Safety net: publishes outbox rows that were never published or got lost."""
     return outbox.relay()
 
 
-@shared_task(name="jointdesk.check_sla", ignore_result=True)
+@shared_task(name="jointdesk.check_sla", ignore_result=True, soft_time_limit=240, time_limit=300)
 def check_sla() -> dict:
     """Marks at-risk and overdue tickets and notifies their representative and supervisors."""
     from jointdesk.sla import check_sla as run
 
     return run()
+
+
+@shared_task(name="jointdesk.purge_request_keys", ignore_result=True)
+def purge_request_keys() -> int:
+    """Deletes idempotency keys and form tokens older than 24 hours."""
+    from jointdesk.idempotency import purge
+
+    return purge()

@@ -6,7 +6,16 @@ import re
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -40,7 +49,9 @@ class OfficeHoursForm(FlaskForm):
 @bp.route("/")
 @roles_required("admin")
 def dashboard():
-    """What needs an administrator: years without an official calendar, overdue tickets."""
+    """What needs an administrator: years without an official calendar, overdue tickets,
+    deliveries that are stuck and workers or a scheduler that are not running."""
+    from jointdesk.health import background_state
     from jointdesk.models import Ticket
     from jointdesk.models.types import utcnow
     from jointdesk.policy.process import OPEN
@@ -54,7 +65,10 @@ def dashboard():
         )
     ).scalar_one()
     return render_template(
-        "admin/dashboard.html", uncovered=uncovered_years(today), provisional=provisional
+        "admin/dashboard.html",
+        uncovered=uncovered_years(today),
+        provisional=provisional,
+        background=background_state(),
     )
 
 
@@ -221,3 +235,60 @@ def providers():
             return redirect(url_for("admin.providers"))
     rows = db.session.execute(db.select(Provider).order_by(Provider.code)).scalars().all()
     return render_template("admin/providers.html", form=form, providers=rows)
+
+
+# --- users: sign-in locks, sessions, deactivation ---------------------------------------------
+
+USER_ACTIONS = ("revoke-sessions", "unlock", "deactivate", "activate")
+
+
+@bp.route("/users")
+@roles_required("admin")
+def users():
+    """Every account with its sign-in lock and open sessions, and buttons to act on them."""
+    from jointdesk.auth import active_session_counts
+    from jointdesk.models import LoginThrottle, User
+    from jointdesk.models.types import utcnow
+
+    rows = db.session.execute(db.select(User).order_by(User.role, User.username)).scalars().all()
+    locks = dict(
+        db.session.execute(
+            db.select(LoginThrottle.username, LoginThrottle.locked_until).where(
+                LoginThrottle.locked_until > utcnow()
+            )
+        ).all()
+    )
+    return render_template(
+        "admin/users.html", users=rows, locks=locks, sessions=active_session_counts()
+    )
+
+
+@bp.post("/users/<int:user_id>/<action>")
+@roles_required("admin")
+def user_action(user_id: int, action: str):
+    """Sign a user out everywhere, lift a sign-in lock, or (de)activate an account."""
+    from jointdesk.auth import revoke_sessions, set_active, unlock_login
+    from jointdesk.models import User
+
+    user = db.session.get(User, user_id)
+    if user is None or action not in USER_ACTIONS:
+        abort(404)
+    if not PostForm().validate_on_submit():
+        abort(400)
+    if action == "revoke-sessions":
+        n = revoke_sessions(user, current_user, "administrator")
+        db.session.commit()
+        flash(
+            _("%(user)s is signed out everywhere (%(n)d session(s)).", user=user.username, n=n),
+            "success",
+        )
+    elif action == "unlock":
+        unlock_login(user.username, current_user)
+        flash(_("%(user)s may sign in again.", user=user.username), "success")
+    elif user.id == current_user.id:
+        flash(_("You cannot deactivate your own account."), "error")
+    else:
+        set_active(user, action == "activate", current_user)
+        db.session.commit()
+        flash(_("Saved."), "success")
+    return redirect(url_for("admin.users"))

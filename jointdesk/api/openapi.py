@@ -6,7 +6,8 @@ served (``test_openapi_and_errors.py``) and fuzz the server against it (``test_a
 
 To add an operation: one entry in ``OPERATIONS`` (path, method, and ``operation(...)``), its
 request body (if any) in ``jointdesk/schemas.py`` and validated there with
-``json_body("Name")``; a request header is a parameter: ``header("Idempotency-Key", {...})``.
+``json_body("Name")``; a request header is a parameter: ``header("Name", {...})``, declared
+once in ``PARAMETERS`` when several operations take it (``param_ref("IdempotencyKey")``).
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ BEARER = [{"bearer": []}]
 PUBLIC: list = []
 
 
-def _body(schema: dict, description: str) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+def _body(schema: dict, description: str, headers: dict | None = None) -> dict:
+    answer = {"description": description, "content": {"application/json": {"schema": schema}}}
+    return answer | ({"headers": headers} if headers else {})
 
 
 def errors(*codes: int) -> dict:
@@ -46,6 +48,32 @@ def header(name: str, schema: dict, required: bool = False, description: str = "
     return param | ({"description": description} if description else {})
 
 
+# Parameters several operations share: declared once under components, referred to by name.
+PARAMETERS: dict[str, dict] = {
+    "IdempotencyKey": header(
+        "Idempotency-Key",
+        # printable ASCII; no space at either end (HTTP drops it, and nothing would be left of " ")
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 64,
+            "pattern": "^[!-~]([ -~]{0,62}[!-~])?$",
+        },
+        description="Up to 64 printable ASCII characters, chosen by the client, per caller. The "
+        "same key and the same body within 24 hours answer the first case again (200, same "
+        "reference, header Idempotent-Replayed: true; with its query code until a clerk issues "
+        "a new one); the same key with another body is a 422 (code idempotency_key_reused); "
+        "concurrent requests with one key make one case. A malformed key is a 422 naming the "
+        "header.",
+    ),
+}
+
+
+def param_ref(name: str) -> dict:
+    """A parameter of ``PARAMETERS``."""
+    return {"$ref": f"#/components/parameters/{name}"}
+
+
 def operation(
     summary: str,
     responses: dict,
@@ -53,11 +81,14 @@ def operation(
     security: list = BEARER,
     parameters: list | None = None,
     body: str | None = None,
+    description: str = "",
 ) -> dict:
     """One operation; ``body`` names the request body's schema in ``jointdesk/schemas.py``.
     Bearer-token operations also answer 401, and every operation with a body 400 (no JSON
     object) and 422 (see ``error.fields``)."""
     op: dict = {"summary": summary, "security": security, "responses": dict(responses)}
+    if description:
+        op["description"] = description
     if parameters:
         op["parameters"] = parameters
     if security:
@@ -76,7 +107,16 @@ OPERATIONS: dict[str, dict[str, dict]] = {
     "/api/v1/cases": {
         "post": operation(
             "One combined application (clerk, integration client)",
-            {"201": _body(ref("Case"), "created, with the query code")} | errors(403),
+            {
+                "200": _body(
+                    ref("Case"),
+                    "the first case again, for a repeated Idempotency-Key and body",
+                    {"Idempotent-Replayed": {"required": True, "schema": {"const": "true"}}},
+                ),
+                "201": _body(ref("Case"), "created, with the query code"),
+            }
+            | errors(403),
+            parameters=[param_ref("IdempotencyKey")],
             body="Application",
         ),
     },
@@ -84,11 +124,34 @@ OPERATIONS: dict[str, dict[str, dict]] = {
         "post": operation(
             "A project pushed by the approval system: one step, no materials",
             {
-                "200": _body(ref("Case"), "already pushed: the same case"),
-                "201": _body(ref("Case"), "created"),
+                "200": _body(
+                    ref("Case"),
+                    "already pushed with the same data: the same case (without its query "
+                    "code), or the first case again for a repeated Idempotency-Key and body",
+                    {"Idempotent-Replayed": {"schema": {"const": "true"}}},
+                ),
+                "201": _body(ref("Case"), "created, with the query code"),
+                "409": _body(
+                    ref("Error"),
+                    "push_conflict: this project code was pushed before with other data; the "
+                    "differing fields are named, and the attempt is audited",
+                ),
             }
             | errors(403),
+            parameters=[param_ref("IdempotencyKey")],
             body="ApprovalSystemProject",
+            description="One case per project code pushed by the approval system. A repeated "
+            "push with the same data answers 200 with that case (without its query code); a "
+            "push of the code with other data is refused with 409, the differing fields named, "
+            "and audited.",
+        ),
+    },
+    "/api/v1/cases/{reference}/query-code": {
+        "post": operation(
+            "Issue a new query code (clerk, admin); the old one stops working at once; audited "
+            "without the code",
+            {"200": _body(ref("NewQueryCode"), "the new code, shown once")} | errors(403, 404),
+            parameters=[path_param("reference")],
         ),
     },
     "/api/v1/cases/{reference}": {
@@ -141,10 +204,13 @@ OPERATIONS: dict[str, dict[str, dict]] = {
     },
     "/healthz": {
         "get": operation(
-            "Liveness, database and broker",
+            "Database, broker, workers, scheduler and deliveries",
             {
-                "200": _body(ref("Health"), "serving"),
-                "503": _body(ref("Health"), "not serving: see the fields"),
+                "200": _body(ref("Health"), "ok"),
+                "503": _body(
+                    ref("Health"),
+                    "down (database) or degraded (deliveries stuck, workers or scheduler gone)",
+                ),
             },
             security=PUBLIC,
         ),
@@ -168,6 +234,7 @@ def openapi_document() -> dict:
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": SCHEMAS,
+            "parameters": PARAMETERS,
         },
         "paths": OPERATIONS,
     }

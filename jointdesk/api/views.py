@@ -9,6 +9,7 @@ from collections.abc import Callable
 from flask import current_app, g, jsonify, request
 from flask_babel import gettext as _
 
+from jointdesk import idempotency
 from jointdesk.access import can_act_on_ticket, can_read_queue, can_view_case
 from jointdesk.api import bp
 from jointdesk.api.openapi import openapi_document
@@ -17,12 +18,14 @@ from jointdesk.cases.services import case_dict, load_case, public_case_dict, tic
 from jointdesk.desk.services import ActionRefused, perform_action, queue_query
 from jointdesk.errors import ApiError
 from jointdesk.extensions import db, limiter
-from jointdesk.models import Provider, Ticket
+from jointdesk.models import Case, Provider, Ticket
 from jointdesk.policy.process import TICKET_STATUSES
 from jointdesk.schemas import check_body, text_problems
 from jointdesk.windows.services import (
     AlreadySubmitted,
     case_for_applicant,
+    reissue_query_code,
+    report_push_conflict,
     submit_application,
 )
 from jointdesk.windows.validation import ValidationFailed, validate_application
@@ -66,35 +69,131 @@ def json_body(schema: str | None = None) -> dict:
     return data
 
 
-def _intake(data: dict, pushed: bool):
+def idempotency_claim(data: dict) -> idempotency.Claim | None:
+    """The caller's ``Idempotency-Key`` for this request, if one was sent; 422 when malformed."""
+    try:
+        key = idempotency.check_key(request.headers.get(idempotency.HEADER))
+    except idempotency.BadKey:
+        raise ApiError(
+            422,
+            "invalid",
+            _("The request has errors; see the fields."),
+            {
+                idempotency.HEADER: _(
+                    "Use 1 to 64 printable ASCII characters (letters, digits, punctuation)."
+                )
+            },
+        ) from None
+    if key is None:
+        return None
+    return idempotency.Claim(
+        user_id=g.api_user.id,
+        scope=idempotency.API,
+        key=key,
+        fingerprint=idempotency.fingerprint(idempotency.API, request.path, data),
+        keep_code=True,
+    )
+
+
+def _no_store(response):
+    """Answers that carry a query code are kept by no cache."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _replay(row, claim: idempotency.Claim):
+    """The first answer again for the same key and body; another body is refused."""
+    if row.fingerprint != claim.fingerprint:
+        raise ApiError(
+            422,
+            "idempotency_key_reused",
+            _("This Idempotency-Key was already used for another request."),
+            {
+                idempotency.HEADER: _(
+                    "Already used with a different body; use a new key for a new request."
+                )
+            },
+        )
+    case = load_case(db.session.get(Case, row.case_id).reference)
+    body = case_dict(case, g.api_user)
+    code = idempotency.code_of(row)
+    if code is not None:  # the same caller, who may never have received the first answer
+        body["query_code"] = code
+    response = _no_store(jsonify(body))
+    response.headers["Location"] = f"/api/v1/cases/{case.reference}"
+    response.headers["Idempotent-Replayed"] = "true"
+    return response, 200
+
+
+def _intake(data: dict, pushed: bool, claim: idempotency.Claim | None):
+    if claim is not None and (row := idempotency.find_claim(claim)) is not None:
+        return _replay(row, claim)
     try:
         application = validate_application(data, pushed=pushed)
-        case, code = submit_application(application, g.api_user)
+        case, code = submit_application(application, g.api_user, claim=claim)
     except ValidationFailed as exc:
         raise ApiError(
             422, "invalid", _("The application has errors; see the fields."), exc.fields
         ) from exc
+    except idempotency.Replay as exc:  # a concurrent request with this key came first
+        return _replay(exc.row, claim)
     except AlreadySubmitted as exc:
+        if exc.differences:
+            report_push_conflict(exc.case, exc.differences, g.api_user)
+            raise ApiError(
+                409,
+                "push_conflict",
+                _(
+                    "This project code was already pushed with different data; nothing was "
+                    "created. Check the project code, or correct the project in the approval "
+                    "system."
+                ),
+                {
+                    path: _("Differs from the first push of this project code.")
+                    for path in exc.differences
+                },
+            ) from None
         # a retried push: the same project answers with its case, never a second one
         body = case_dict(load_case(exc.case.reference), g.api_user)
         return jsonify(body), 200, {"Location": f"/api/v1/cases/{exc.case.reference}"}
     body = case_dict(load_case(case.reference), g.api_user)  # one eager load, not lazy ones
     body["query_code"] = code
-    return jsonify(body), 201, {"Location": f"/api/v1/cases/{case.reference}"}
+    response = _no_store(jsonify(body))
+    response.headers["Location"] = f"/api/v1/cases/{case.reference}"
+    return response, 201
 
 
 @bp.post("/cases")
 @api_roles(*INTAKE_ROLES)
 def create_case():
     """One combined application → a case with one ticket per service, fanned out."""
-    return _intake(json_body(), pushed=False)
+    data = json_body()
+    claim = idempotency_claim(data)
+    # the schema refuses channel approval_system here, for every role (see schemas.py)
+    return _intake(data, pushed=False, claim=claim)
 
 
 @bp.post("/integrations/approval-system/projects")
 @api_roles("integration")
 def approval_system_project():
-    """A project pushed by the approval system: no application, no materials, one step."""
-    return _intake(json_body(), pushed=True)
+    """A project pushed by the approval system: no application, no materials, one step.
+
+    One case per project code: a repeated push answers 200 with it, a push of the code with
+    other data 409 (and an audit event)."""
+    data = json_body()
+    claim = idempotency_claim(data)
+    return _intake(data, pushed=True, claim=claim)
+
+
+@bp.post("/cases/<reference>/query-code")
+@api_roles("clerk", "admin")
+def new_query_code(reference: str):
+    """A new query code for the applicant (the old one stops working); audited without it."""
+    case = load_case(reference.strip().upper()[:32])
+    if case is None:
+        raise ApiError(404, "not_found", _("No such case."))
+    code, _link = reissue_query_code(case, g.api_user)
+    return _no_store(jsonify({"reference": case.reference, "query_code": code}))
 
 
 @bp.get("/cases/<reference>")

@@ -1,4 +1,11 @@
-"""Authentication: password hashing, sessions for the web UI, bearer tokens for the API."""
+"""Authentication: password hashing, sessions for the web UI, bearer tokens for the API.
+
+Web sessions live on the server (``user_sessions``): the signed cookie carries only a random
+session id, so logging out, a password change, deactivating a user and an administrator's
+"sign out everywhere" end sessions for good, even where a copy of the cookie survives.
+Failed sign-ins are counted per username (``login_throttle``), whatever the address they come
+from; too many lock the username for a while.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +17,16 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from flask import Flask, abort, g, request
+from flask import Flask, abort, current_app, g, request, session
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from sqlalchemy import case, literal
 
+from jointdesk import audit
+from jointdesk.access import can_use_web
 from jointdesk.extensions import db, login_manager
-from jointdesk.models import ApiToken, User
-from jointdesk.models.types import utcnow
+from jointdesk.models import ApiToken, LoginThrottle, User, UserSession
+from jointdesk.models.types import UTCDateTime, utcnow
 
 # Argon2id, RFC 9106 "low memory" profile (t=3, m=64 MiB, p=4): above the OWASP minimum
 # (m=19 MiB, t=2, p=1).
@@ -72,6 +82,173 @@ def user_for_token(token: str) -> User | None:
     return row.user
 
 
+# --- web sessions -------------------------------------------------------------------------
+
+SESSION_KEY = "sid"  # the key of the random session id in the signed cookie
+
+
+def start_session(user: User) -> str:
+    """A new server-side session for ``user``; returns the id to keep in the cookie."""
+    sid = secrets.token_urlsafe(32)
+    now = utcnow()
+    hours = current_app.config["JOINTDESK_SESSION_HOURS"]
+    # the table stays small: this user's ended sessions go (the audit log keeps the history)
+    db.session.execute(
+        db.delete(UserSession).where(
+            UserSession.user_id == user.id,
+            db.or_(UserSession.revoked_at.is_not(None), UserSession.expires_at <= now),
+        )
+    )
+    db.session.add(
+        UserSession(
+            id=_token_digest(sid),
+            user_id=user.id,
+            created_at=now,
+            expires_at=now + timedelta(hours=hours),
+        )
+    )
+    return sid
+
+
+def end_session(sid: str | None) -> None:
+    """Revokes one session (logout); the caller commits."""
+    if isinstance(sid, str) and sid:
+        db.session.execute(
+            db.update(UserSession)
+            .where(UserSession.id == _token_digest(sid), UserSession.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+
+
+def revoke_sessions(user: User, actor: User | str | None, reason: str) -> int:
+    """Ends every session of ``user`` (sign out everywhere); audited; the caller commits."""
+    count = db.session.execute(
+        db.update(UserSession)
+        .where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    ).rowcount
+    audit.record(
+        "sessions_revoked",
+        actor=actor,
+        detail={"username": user.username, "reason": reason, "sessions": count},
+    )
+    return count
+
+
+def active_session_counts() -> dict[int, int]:
+    """Sessions still usable, per user id (for the administrator's user list)."""
+    rows = db.session.execute(
+        db.select(UserSession.user_id, db.func.count())
+        .where(UserSession.revoked_at.is_(None), UserSession.expires_at > utcnow())
+        .group_by(UserSession.user_id)
+    )
+    return {user_id: n for user_id, n in rows}
+
+
+def set_password(user: User, password: str, actor: User | str | None) -> None:
+    """A new password; every session of the user ends. The caller commits."""
+    user.password_hash = hash_password(password)
+    audit.record("password_changed", actor=actor, detail={"username": user.username})
+    revoke_sessions(user, actor, "password_changed")
+
+
+def set_active(user: User, active: bool, actor: User | str | None) -> None:
+    """Deactivating a user ends their sessions (their API tokens stop working too)."""
+    user.active = active
+    audit.record(
+        "user_activated" if active else "user_deactivated",
+        actor=actor,
+        detail={"username": user.username},
+    )
+    if not active:
+        revoke_sessions(user, actor, "deactivated")
+
+
+# --- sign-in throttling, per username --------------------------------------------------------
+
+
+def login_locked_until(username: str):
+    """When the lock on this username ends, if it is locked now."""
+    until = db.session.execute(
+        db.select(LoginThrottle.locked_until).where(LoginThrottle.username == username[:64])
+    ).scalar_one_or_none()
+    return until if until is not None and until > utcnow() else None
+
+
+def _upsert(table):
+    if db.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+def record_login_failure(username: str):
+    """Counts one failure for ``username`` (known or not); returns the lock's end when this
+    failure locked it. Failures older than the lock period are forgotten. Commits."""
+    cfg = current_app.config
+    now = utcnow()
+    period = timedelta(minutes=cfg["JOINTDESK_LOGIN_LOCK_MINUTES"])
+    username = username[:64]
+    stale = LoginThrottle.first_failure_at < literal(now - period, UTCDateTime())
+    stmt = _upsert(LoginThrottle).values(username=username, failures=1, first_failure_at=now)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[LoginThrottle.username],
+        set_={
+            "failures": case((stale, 1), else_=LoginThrottle.failures + 1),
+            "first_failure_at": case(
+                (stale, literal(now, UTCDateTime())), else_=LoginThrottle.first_failure_at
+            ),
+        },
+    ).returning(LoginThrottle.failures)
+    failures = db.session.execute(stmt).scalar_one()
+    audit.record("login_failed", detail={"username": username, "failures": failures})
+    locked = None
+    if failures >= cfg["JOINTDESK_LOGIN_LOCK_FAILURES"]:
+        locked = now + period
+        db.session.execute(
+            db.update(LoginThrottle)
+            .where(LoginThrottle.username == username)
+            .values(failures=0, first_failure_at=now, locked_until=locked)
+        )
+        audit.record(
+            "account_locked",
+            detail={"username": username, "failures": failures, "until": locked.isoformat()},
+        )
+    db.session.commit()
+    return locked
+
+
+def clear_login_failures(username: str) -> None:
+    """After a successful sign-in (also forgets other usernames' old failures and ended locks,
+    so guessed usernames do not pile up); the caller commits."""
+    now = utcnow()
+    cutoff = now - timedelta(minutes=current_app.config["JOINTDESK_LOGIN_LOCK_MINUTES"])
+    db.session.execute(
+        db.delete(LoginThrottle).where(
+            db.or_(
+                LoginThrottle.username == username[:64],
+                db.and_(
+                    LoginThrottle.first_failure_at < cutoff,
+                    db.or_(
+                        LoginThrottle.locked_until.is_(None),
+                        LoginThrottle.locked_until < now,
+                    ),
+                ),
+            )
+        )
+    )
+
+
+def unlock_login(username: str, actor: User | str | None) -> bool:
+    """An administrator lifts a lock (and forgets the failures); audited. Commits."""
+    was_locked = login_locked_until(username) is not None
+    clear_login_failures(username)
+    audit.record("account_unlocked", actor=actor, detail={"username": username[:64]})
+    db.session.commit()
+    return was_locked
+
+
 def init_auth(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = _l("Please sign in first.")
@@ -79,11 +256,26 @@ def init_auth(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(user_id: str) -> User | None:
+        """One indexed look-up: the cookie's session, alive, of this active web user."""
+        sid = session.get(SESSION_KEY)
+        if not isinstance(sid, str) or not sid:
+            return None
         try:
-            user = db.session.get(User, int(user_id))
+            uid = int(user_id)
         except ValueError:
             return None
-        return user if user and user.active else None
+        user = db.session.execute(
+            db.select(User)
+            .join(UserSession, UserSession.user_id == User.id)
+            .where(
+                UserSession.id == _token_digest(sid),
+                UserSession.user_id == uid,
+                UserSession.revoked_at.is_(None),
+                UserSession.expires_at > utcnow(),
+                User.active.is_(True),
+            )
+        ).scalar_one_or_none()
+        return user if user is not None and can_use_web(user) else None
 
 
 def roles_required(*roles: str) -> Callable:

@@ -8,12 +8,14 @@ from flask import (
     Blueprint,
     current_app,
     flash,
+    g,
     redirect,
     render_template,
     request,
     session,
     url_for,
 )
+from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
@@ -22,7 +24,16 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from jointdesk import LOCALES, audit
-from jointdesk.auth import verify_password
+from jointdesk.access import can_use_web
+from jointdesk.auth import (
+    SESSION_KEY,
+    clear_login_failures,
+    end_session,
+    login_locked_until,
+    record_login_failure,
+    start_session,
+    verify_password,
+)
 from jointdesk.extensions import db, limiter
 from jointdesk.models import User
 
@@ -33,7 +44,6 @@ HOME_BY_ROLE = {
     "staff": "desk.queue",
     "supervisor": "cases.search",
     "admin": "admin.dashboard",
-    "integration": "cases.public_status",
 }
 
 
@@ -67,35 +77,73 @@ def home():
     return redirect(url_for(HOME_BY_ROLE.get(current_user.role, "cases.public_status")))
 
 
+def _fresh_session() -> None:
+    """A new session at sign-in and sign-out: nothing from before (CSRF token included)
+    carries over but the language."""
+    lang = session.get("lang")
+    session.clear()
+    g.pop("csrf_token", None)  # Flask-WTF's per-request copy of the old token
+    if lang:
+        session["lang"] = lang
+
+
+def _locked_message(until) -> str:
+    return _(
+        "Too many failed sign-ins for this username. Try again after %(time)s, "
+        "or ask an administrator to unlock it.",
+        time=format_datetime(until, "HH:mm"),
+    )
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"])
 def login():
-    """Sign in with username and password; the same message for any wrong pair."""
+    """Sign in with username and password; the same message for any wrong pair.
+
+    Failures are counted per username, known or not, from any address: too many lock it
+    (the same message whether the username exists or not)."""
     form = LoginForm()
     if form.validate_on_submit():
+        username = form.username.data.strip()[:64]
+        locked = login_locked_until(username)
+        if locked is not None:
+            audit.record("login_refused_locked", detail={"username": username})
+            db.session.commit()
+            flash(_locked_message(locked), "error")
+            return render_template("auth/login.html", form=form)
         user = db.session.execute(
-            db.select(User).where(User.username == form.username.data.strip())
+            db.select(User).where(User.username == username)
         ).scalar_one_or_none()
-        if verify_password(user, form.password.data):
+        # API-only accounts fail like a wrong password: the page tells nothing about them
+        if verify_password(user, form.password.data) and can_use_web(user):
+            clear_login_failures(username)
+            _fresh_session()
+            session[SESSION_KEY] = start_session(user)
             login_user(user)
             session.permanent = False
             audit.record("login", actor=user)
             db.session.commit()
             home = url_for(HOME_BY_ROLE.get(user.role, "cases.public_status"))
             return redirect(_safe_next(request.args.get("next")) or home)
-        audit.record("login_failed", detail={"username": form.username.data.strip()[:64]})
-        db.session.commit()
-        flash(_("Wrong username or password."), "error")
+        locked = record_login_failure(username)
+        if locked is not None:
+            flash(_locked_message(locked), "error")
+        else:
+            flash(_("Wrong username or password."), "error")
     return render_template("auth/login.html", form=form)
 
 
 @bp.post("/logout")
 @login_required
 def logout():
-    """Sign out (a POST with the CSRF token, so no other site can sign you out)."""
+    """Sign out (a POST with the CSRF token, so no other site can sign you out). The session
+    ends on the server: a copy of the cookie opens nothing afterwards."""
     form = PostForm()
     if form.validate_on_submit():
+        end_session(session.get(SESSION_KEY))
+        db.session.commit()
         logout_user()
+        _fresh_session()
     return redirect(url_for("auth.login"))
 
 

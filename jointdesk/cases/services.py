@@ -9,7 +9,7 @@ from flask import current_app
 from sqlalchemy.orm import selectinload
 
 from jointdesk import sla
-from jointdesk.access import sees_ticket_detail, sees_whole_phone
+from jointdesk.access import APPLICANT, FULL, PROGRESS, sees_whole_phone, ticket_view
 from jointdesk.desk.services import is_overdue
 from jointdesk.extensions import db
 from jointdesk.models import Case, Event, Ticket, User
@@ -50,9 +50,10 @@ def ticket_dict(
     ticket: Ticket,
     now: datetime | None = None,
     *,
-    public: bool = False,
+    view: str = FULL,
     calendar: WorkingCalendar | None = None,
 ) -> dict:
+    """One ticket as ``view`` (see ``access.ticket_view``) allows."""
     now = now or utcnow()
     calendar = calendar or working_calendar()
     steps = [
@@ -95,7 +96,7 @@ def ticket_dict(
             ),
         },
         "light": sla.lights(ticket, now, calendar),
-        "representative": ({"name": rep.label} if rep else None),
+        "representative": ({"name": rep.label} if rep and view != PROGRESS else None),
         "created_at": iso(ticket.created_at),
         "queued_at": iso(ticket.queued_at),
         "closed_at": iso(ticket.closed_at),
@@ -103,7 +104,7 @@ def ticket_dict(
         "due_provisional": ticket.due_provisional,
         "overdue": is_overdue(ticket, now),
     }
-    if not public:
+    if view == FULL:
         data.update(
             {
                 "case": ticket.case.reference,
@@ -115,7 +116,7 @@ def ticket_dict(
         )
         if rep:
             data["representative"]["username"] = rep.username
-    elif ticket.status == "returned":
+    elif view == APPLICANT and ticket.status == "returned":
         data["return_reason"] = ticket.return_reason
     return data
 
@@ -145,6 +146,7 @@ def case_dict(case: Case, viewer: User) -> dict:
     now = utcnow()
     calendar = working_calendar()
     show_phone = sees_whole_phone(viewer)
+    views = {t.id: ticket_view(viewer, t) for t in case.tickets}
     return {
         "reference": case.reference,
         "status": case_status(t.status for t in case.tickets),
@@ -173,13 +175,8 @@ def case_dict(case: Case, viewer: User) -> dict:
             }
             for m in case.materials
         ],
-        "tickets": [
-            ticket_dict(t, now, calendar=calendar, public=not sees_ticket_detail(viewer, t))
-            for t in case.tickets
-        ],
-        "events": case_events(
-            case, hidden={t.id for t in case.tickets if not sees_ticket_detail(viewer, t)}
-        ),
+        "tickets": [ticket_dict(t, now, calendar=calendar, view=views[t.id]) for t in case.tickets],
+        "events": case_events(case, hidden={i for i, v in views.items() if v != FULL}),
         "indicators": sla.case_indicators(case, now),
     }
 
@@ -196,6 +193,6 @@ def public_case_dict(case: Case) -> dict:
             "phone": mask_phone(case.applicant_phone),
         },
         "address": {"district": case.district.name},
-        "tickets": [ticket_dict(t, now, public=True) for t in case.tickets],
+        "tickets": [ticket_dict(t, now, view=ticket_view(None, t)) for t in case.tickets],
         "four_zero": sla.case_indicators(case, now)["four_zero"],
     }

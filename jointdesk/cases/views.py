@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -18,7 +19,7 @@ from jointdesk.extensions import db, limiter
 from jointdesk.models import Case, Ticket
 from jointdesk.policy.identity import normalize_phone
 from jointdesk.policy.process import case_status
-from jointdesk.windows.services import case_for_applicant
+from jointdesk.windows.services import case_for_applicant, reissue_query_code
 
 bp = Blueprint("cases", __name__)
 
@@ -64,6 +65,18 @@ def view(reference: str):
     if case is None or not can_view_case(current_user, case):
         abort(404)
     return render_template("cases/view.html", case=case, data=case_dict(case, current_user))
+
+
+@bp.post("/cases/<reference>/query-code")
+@roles_required("clerk", "admin")
+def new_query_code(reference: str):
+    """A new query code (the old one stops working), shown once on a new receipt."""
+    case = load_case(reference.strip().upper()[:32])
+    if case is None:
+        abort(404)
+    _code, link = reissue_query_code(case, current_user, receipt=True)
+    flash(_("A new query code was issued; the old one no longer works."), "success")
+    return redirect(url_for("windows.receipt", reference=case.reference, t=link))
 
 
 @bp.route("/status", methods=["GET", "POST"])

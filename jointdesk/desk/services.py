@@ -65,6 +65,33 @@ def perform_action(
         )
     if expected_version is not None and expected_version != ticket.version:
         raise _conflict()
+    # No autoflush until the commit: a lazy load half-way would flush the ticket's UPDATE early,
+    # and a concurrent winner's version would then raise outside the conflict handling (a 500).
+    try:
+        with db.session.no_autoflush:
+            detail = _apply(ticket, action, actor, reason, representative, permit, material)
+            ticket.version = ticket.version + 1  # an UPDATE checking the old version: one winner
+            audit.record(
+                action, actor=actor, case_id=ticket.case_id, ticket_id=ticket.id, detail=detail
+            )
+        db.session.commit()
+    except StaleDataError as exc:
+        db.session.rollback()
+        raise _conflict() from exc
+    return ticket
+
+
+def _apply(
+    ticket: Ticket,
+    action: str,
+    actor: User,
+    reason: str,
+    representative: str | None,
+    permit: str | None,
+    material: str | None,
+) -> dict:
+    """Changes the ticket (and its steps, permits, materials) for one action; returns the
+    event's detail. Raises ActionRefused before changing anything the rules refuse."""
     steps = tuple(s.name for s in ticket.steps)
     try:
         new_status = next_status(ticket.status, action, steps, ticket.suspended_from)
@@ -121,14 +148,7 @@ def perform_action(
         item.handed_over_by = actor.username
         detail["material"] = item.kind
     ticket.status = new_status
-    ticket.version = ticket.version + 1  # an UPDATE checking the old version: one winner
-    audit.record(action, actor=actor, case_id=ticket.case_id, ticket_id=ticket.id, detail=detail)
-    try:
-        db.session.commit()
-    except StaleDataError as exc:
-        db.session.rollback()
-        raise _conflict() from exc
-    return ticket
+    return detail
 
 
 def _conflict() -> ActionRefused:

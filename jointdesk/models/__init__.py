@@ -3,11 +3,13 @@
 from jointdesk.models.calendar import CalendarOverride, Notification
 from jointdesk.models.case import Case, Material
 from jointdesk.models.event import Event
+from jointdesk.models.heartbeat import Heartbeat
+from jointdesk.models.idempotency import RequestKey
 from jointdesk.models.meta import Meta
 from jointdesk.models.outbox import OutboxMessage
 from jointdesk.models.reference import District, Provider, Route, Service, queue_name_for
 from jointdesk.models.ticket import Permit, Step, Suspension, Ticket
-from jointdesk.models.user import ROLES, ApiToken, User
+from jointdesk.models.user import ROLES, ApiToken, LoginThrottle, User, UserSession
 
 __all__ = [
     "ROLES",
@@ -16,17 +18,21 @@ __all__ = [
     "Case",
     "District",
     "Event",
+    "LoginThrottle",
+    "Heartbeat",
     "Material",
     "Meta",
     "Notification",
     "Permit",
     "OutboxMessage",
     "Provider",
+    "RequestKey",
     "Route",
     "Service",
     "Step",
     "Suspension",
     "Ticket",
     "User",
+    "UserSession",
     "queue_name_for",
 ]

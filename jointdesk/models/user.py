@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, ForeignKey, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from jointdesk.extensions import db
@@ -61,3 +61,30 @@ class ApiToken(db.Model):
     revoked_at = mapped_column(UTCDateTime, nullable=True)
 
     user: Mapped[User] = relationship()
+
+
+class UserSession(db.Model):
+    """One signed-in browser. The cookie carries a random id; only its SHA-256 is stored.
+
+    A session counts while it is not revoked, not expired and its user is active; logout,
+    a password change, deactivation and "sign out everywhere" revoke sessions.
+    """
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the cookie's id
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at = mapped_column(UTCDateTime, default=utcnow)
+    expires_at = mapped_column(UTCDateTime, nullable=False)
+    revoked_at = mapped_column(UTCDateTime, nullable=True)
+
+
+class LoginThrottle(db.Model):
+    """Failed sign-ins per username (known or not, so a lock tells nothing about existence)."""
+
+    __tablename__ = "login_throttle"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    first_failure_at = mapped_column(UTCDateTime, nullable=False)
+    locked_until = mapped_column(UTCDateTime, nullable=True)

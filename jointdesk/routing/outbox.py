@@ -5,6 +5,17 @@ commit the rows are published to the providers' Celery queues, so fan-out takes 
 A row stays open until the delivery task has done its work, so the relay (run by beat) publishes
 again whatever the broker or a worker lost: while the broker is down, after a worker was killed
 mid-task, after Redis restarted empty. Delivery is idempotent, so a duplicate costs nothing.
+
+How long the relay waits depends on what is known about a row:
+- never published (broker down at intake): at the relay's next run;
+- taken by a worker (its delivery task started, ``taken_by``) that is known dead (stopped, or
+  no heartbeat for three intervals): at once;
+- published but never taken: after ``JOINTDESK_OUTBOX_UNTAKEN_SECONDS`` (the message may have
+  been lost with a killed worker's prefetched messages or an emptied Redis), doubling per
+  publication;
+- taken by a worker that is alive: after ``JOINTDESK_OUTBOX_REDELIVER_SECONDS``, doubling.
+A copy published while the first is still on its way makes no duplicate work: the delivery is
+a conditional UPDATE, and a copy of a row already done returns at once.
 """
 
 from __future__ import annotations
@@ -14,9 +25,9 @@ import time
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import or_, update
+from sqlalchemy import and_, or_, update
 
-from jointdesk import audit
+from jointdesk import audit, heartbeat
 from jointdesk.extensions import db
 from jointdesk.models import OutboxMessage, Ticket
 from jointdesk.models.types import utcnow
@@ -59,10 +70,10 @@ def publish(message_ids: list[int]) -> int:
     return _publish_rows(list(rows))
 
 
-def _backoff(msg: OutboxMessage) -> timedelta:
-    """Wait before the relay looks at a row again: the redelivery time, doubling per attempt,
-    at most an hour, so a provider whose workers are away is not flooded with copies."""
-    base = current_app.config["JOINTDESK_OUTBOX_REDELIVER_SECONDS"]
+def _backoff(msg: OutboxMessage, setting: str) -> timedelta:
+    """Wait before the relay looks at a row again: the setting's time, doubling per
+    publication, at most an hour, so a provider whose workers are away is not flooded."""
+    base = current_app.config[setting]
     return timedelta(seconds=min(base * 2 ** max(msg.attempts - 1, 0), MAX_BACKOFF_SECONDS))
 
 
@@ -73,7 +84,6 @@ def _publish_rows(rows: list[OutboxMessage]) -> int:
     for msg in rows:
         if broker_down:
             break
-        msg.attempts += 1
         try:
             _send(msg)
         except Exception as exc:  # broker down or unreachable: the relay will try again
@@ -84,8 +94,10 @@ def _publish_rows(rows: list[OutboxMessage]) -> int:
             )
             broker_down = True  # one failure means the broker is away: leave the rest too
             continue
+        msg.attempts += 1  # publications: a failed publish does not lengthen the next wait
         msg.published_at = now
-        msg.next_attempt_at = now + _backoff(msg)
+        msg.taken_by = msg.taken_at = None
+        msg.next_attempt_at = now + _backoff(msg, "JOINTDESK_OUTBOX_UNTAKEN_SECONDS")
         msg.last_error = None
         sent += 1
     db.session.commit()
@@ -93,14 +105,21 @@ def _publish_rows(rows: list[OutboxMessage]) -> int:
 
 
 def relay(limit: int = 500) -> int:
-    """Publishes every open row that is due: never published, or published but not confirmed
-    after its backoff. Never-published rows go first."""
+    """Publishes every open row that is due: never published, taken by a worker known dead, or
+    not confirmed after its wait (see the module docstring). Never-published rows go first."""
     now = utcnow()
     query = (
         db.select(OutboxMessage)
         .where(
             OutboxMessage.done_at.is_(None),
-            or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now),
+            or_(
+                OutboxMessage.next_attempt_at.is_(None),
+                OutboxMessage.next_attempt_at <= now,
+                and_(
+                    OutboxMessage.taken_by.is_not(None),
+                    OutboxMessage.taken_by.not_in(heartbeat.alive_ids(now)),
+                ),
+            ),
         )
         .order_by(OutboxMessage.published_at.is_not(None), OutboxMessage.id)
         .limit(limit)
@@ -113,12 +132,32 @@ def relay(limit: int = 500) -> int:
     return _publish_rows(due)
 
 
-def deliver(message_id: int) -> str:
-    """Hands a ticket to its provider's desk. Idempotent: safe to run twice or after a crash."""
+def take(msg: OutboxMessage, worker_id: str) -> None:
+    """Records, in its own small commit, that this worker process started on the row: if the
+    worker dies before the delivery commits, the relay republishes the row at once."""
+    now = utcnow()
+    db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == msg.id, OutboxMessage.done_at.is_(None))
+        .values(
+            taken_by=worker_id,
+            taken_at=now,
+            next_attempt_at=now + _backoff(msg, "JOINTDESK_OUTBOX_REDELIVER_SECONDS"),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+
+
+def deliver(message_id: int, worker_id: str | None = None) -> str:
+    """Hands a ticket to its provider's desk. Idempotent: safe to run twice or after a crash.
+    ``worker_id`` (a worker's heartbeat id) records who took the row before the work starts."""
     msg = db.session.get(OutboxMessage, message_id)
     if msg is None or msg.done_at is not None:
         db.session.rollback()
         return "already-done"
+    if worker_id:
+        take(msg, worker_id)
     delay = current_app.config.get("JOINTDESK_FAULT_DELIVERY_DELAY") or 0
     now = utcnow()
     # the conditional UPDATE is the idempotency guard: only one delivery moves the ticket

@@ -6,6 +6,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
+    HiddenField,
     RadioField,
     SelectField,
     SelectMultipleField,
@@ -50,6 +51,9 @@ class ApplicationForm(FlaskForm):
     occupies_green_space = BooleanField(_l("Works occupy green space"))
     form_provided = BooleanField(_l("Application form received"), default=True)
     form_note = TextAreaField(_l("If missing (容缺): when it will be handed over"))
+    # issued with the page: the same token posted again shows the first case's receipt
+    form_token = HiddenField()
+    confirm_duplicate = BooleanField(_l("I have checked: create a new case anyway"))
 
     # dotted API path → form field, so the shared validator's messages land on the right field
     FIELD_FOR_PATH = {

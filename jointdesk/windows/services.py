@@ -7,18 +7,20 @@ import hashlib
 import hmac
 import logging
 import secrets
+import unicodedata
 
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
-from jointdesk import audit, sla
+from jointdesk import audit, idempotency, sla
 from jointdesk.extensions import db
 from jointdesk.labels import service_label
 from jointdesk.models import Case, District, Material, Ticket, User
 from jointdesk.models.types import utcnow
-from jointdesk.policy.process import DISPATCHING
+from jointdesk.policy.process import DISPATCHING, TERMINAL
 from jointdesk.routing import outbox
 from jointdesk.routing.services import providers_for
 from jointdesk.windows.validation import Application, ValidationFailed
@@ -61,12 +63,101 @@ def case_for_applicant(reference: str, code: str) -> Case | None:
     return load_case(reference) if matches and row is not None else None
 
 
-class AlreadySubmitted(Exception):
-    """The approval system pushed this project before: the push is answered with that case."""
+class AlreadySubmitted(Exception):  # noqa: N818
+    """The approval system pushed this project before. With the same data the push is answered
+    with that case; ``differences`` lists the fields (dotted paths) in which it disagrees."""
 
-    def __init__(self, case: Case):
+    def __init__(self, case: Case, differences: list[str]):
         super().__init__(case.reference)
         self.case = case
+        self.differences = differences
+
+
+def pushed_case(code: str) -> Case | None:
+    """The one case the approval system pushed for this project code (unique column)."""
+    return db.session.execute(
+        db.select(Case).where(Case.approval_push_code == code).options(selectinload(Case.tickets))
+    ).scalar_one_or_none()
+
+
+def push_differences(case: Case, app_data: Application) -> list[str]:
+    """Where a repeated push disagrees with the case its first push made (dotted paths)."""
+    district = find_district(app_data.district)
+    pairs = {
+        "applicant.kind": (case.applicant_kind, app_data.applicant_kind),
+        "applicant.name": (case.applicant_name, app_data.applicant_name),
+        "applicant.id_number": (case.applicant_id_number, app_data.id_number),
+        "applicant.phone": (case.applicant_phone, app_data.phone),
+        "address.district": (case.district_id, district.id if district else None),
+        "address.detail": (case.address_detail, app_data.address_detail),
+        "services": (sorted(t.service_code for t in case.tickets), sorted(app_data.services)),
+        "project.low_risk": (case.low_risk, app_data.low_risk),
+        "project.external_works": (case.external_works, app_data.external_works),
+        "project.pipeline_length_m": (case.pipeline_length_m, app_data.pipeline_length_m),
+        "project.supporting_fee_paid": (case.supporting_fee_paid, app_data.supporting_fee_paid),
+        "project.excavates_road": (case.excavates_road, app_data.excavates_road),
+        "project.moves_trees": (case.moves_trees, app_data.moves_trees),
+        "project.occupies_green_space": (case.occupies_green_space, app_data.occupies_green_space),
+    }
+    return [path for path, (stored, sent) in pairs.items() if stored != sent]
+
+
+def report_push_conflict(case: Case, differences: list[str], actor: User | None) -> None:
+    """A push of a known project code with other data: refused, and kept in the audit trail
+    (the fields that differ, never their values)."""
+    audit.record(
+        "push_conflict", actor=actor, case_id=case.id, detail={"fields": sorted(differences)}
+    )
+    db.session.commit()
+    log.warning("approval-system push of %s conflicts in %s", case.reference, differences)
+
+
+def _same_address(text: str) -> str:
+    """For comparing addresses: full-width folded, spaces dropped, case ignored."""
+    return "".join(unicodedata.normalize("NFKC", text).split()).casefold()
+
+
+def open_duplicates(app_data: Application) -> list[Case]:
+    """Open cases of the same applicant ID at the same address with an open ticket for one of
+    the services asked for: the window shows them before storing another."""
+    district = find_district(app_data.district)
+    if district is None or not app_data.id_number:
+        return []
+    rows = db.session.execute(
+        db.select(Case)
+        .where(
+            Case.applicant_id_number == app_data.id_number,
+            Case.district_id == district.id,
+        )
+        .options(selectinload(Case.tickets))
+        .order_by(Case.created_at)
+    ).scalars()
+    address = _same_address(app_data.address_detail)
+    wanted = set(app_data.services)
+    return [
+        case
+        for case in rows
+        if _same_address(case.address_detail) == address
+        and any(t.service_code in wanted and t.status not in TERMINAL for t in case.tickets)
+    ]
+
+
+def reissue_query_code(case: Case, actor: User, *, receipt: bool = False) -> tuple[str, str | None]:
+    """A new query code for the case; the old one stops working at once. The audit trail
+    records who did it (never the code), every sealed copy of the old code is erased.
+
+    Returns the new code and, with ``receipt``, the key of a one-time receipt link showing it.
+    """
+    db.session.execute(
+        db.select(Case.id).where(Case.id == case.id).with_for_update()
+    )  # two clerks at once: one after the other
+    code = new_query_code()
+    case.query_code_hash = query_code_digest(case.reference, code)
+    idempotency.forget_codes(case.id)
+    link = idempotency.remember_receipt(actor.id, case, code) if receipt else None
+    audit.record("query_code_reissued", actor=actor, case_id=case.id, detail={})
+    db.session.commit()
+    return code, link
 
 
 def find_district(name: str) -> District | None:
@@ -75,21 +166,29 @@ def find_district(name: str) -> District | None:
     ).scalar_one_or_none()
 
 
-def submit_application(app_data: Application, actor: User | None) -> tuple[Case, str]:
+def _already_pushed(app_data: Application) -> None:
+    if app_data.channel == "approval_system" and app_data.approval_system_code:
+        existing = pushed_case(app_data.approval_system_code)
+        if existing is not None:
+            raise AlreadySubmitted(existing, push_differences(existing, app_data))
+
+
+def submit_application(
+    app_data: Application,
+    actor: User | None,
+    *,
+    claim: idempotency.Claim | None = None,
+    note: dict | None = None,
+) -> tuple[Case, str]:
     """Stores the case; returns it with the applicant's query code (shown once, kept hashed).
 
     Raises ValidationFailed, writing nothing, for an unknown district or a service that no
-    provider serves there.
+    provider serves there; AlreadySubmitted for a project code the approval system pushed
+    before; idempotency.Replay when ``claim``'s key already made a case. Both hold also when a
+    concurrent request got there first: the unique constraints decide, this one rolls back.
+    ``note`` is added to the audit event.
     """
-    if app_data.channel == "approval_system":
-        existing = db.session.execute(
-            db.select(Case).where(
-                Case.channel == "approval_system",
-                Case.approval_system_code == app_data.approval_system_code,
-            )
-        ).scalar_one_or_none()
-        if existing is not None:
-            raise AlreadySubmitted(existing)
+    _already_pushed(app_data)
     district = find_district(app_data.district)
     if district is None:
         raise ValidationFailed({"address.district": _("Unknown district.")})
@@ -112,10 +211,13 @@ def submit_application(app_data: Application, actor: User | None) -> tuple[Case,
         code = new_query_code()
         case = _build_case(app_data, district, actor, now, code)
         try:
-            message_ids = _write(case, app_data, providers, actor, now)
+            message_ids = _write(case, app_data, providers, actor, now, claim, code, note)
         except IntegrityError:
-            db.session.rollback()  # a reference collision, one in a billion: draw again
-            continue
+            db.session.rollback()
+            if claim is not None and (row := idempotency.find_claim(claim)) is not None:
+                raise idempotency.Replay(row) from None  # the same key, committed first
+            _already_pushed(app_data)  # the same project, pushed concurrently
+            continue  # a reference collision, one in a billion: draw again
         try:
             outbox.publish(message_ids)
         except Exception:  # the case is stored; the relay publishes what this did not
@@ -138,6 +240,9 @@ def _build_case(app_data: Application, district: District, actor, now, code: str
         district_id=district.id,
         address_detail=app_data.address_detail,
         approval_system_code=app_data.approval_system_code,
+        approval_push_code=(
+            app_data.approval_system_code if app_data.channel == "approval_system" else None
+        ),
         low_risk=app_data.low_risk,
         external_works=app_data.external_works,
         pipeline_length_m=app_data.pipeline_length_m,
@@ -150,14 +255,20 @@ def _build_case(app_data: Application, district: District, actor, now, code: str
     )
 
 
-def _write(case: Case, app_data: Application, providers, actor, now) -> list[int]:
-    """The one transaction: case, materials, tickets with steps, outbox rows, audit event."""
+def _write(
+    case: Case, app_data: Application, providers, actor, now, claim, code, note
+) -> list[int]:
+    """The one transaction: case, materials, tickets with steps, outbox rows, audit event,
+    and the request key. The case and the key are flushed first, so that a concurrent request
+    for the same project or with the same key stops on their unique constraints at once."""
     db.session.add(case)
     for i, item in enumerate(app_data.materials):
         case.materials.append(
             Material(kind=item.kind, provided=item.provided, note=item.note, sort_order=i)
         )
     db.session.flush()
+    if claim is not None:
+        idempotency.attach(claim, case, code)
     calendar = working_calendar()
     messages = []
     for service in app_data.services:
@@ -179,6 +290,7 @@ def _write(case: Case, app_data: Application, providers, actor, now) -> list[int
             "channel": case.channel,
             "services": list(app_data.services),
             "missing_materials": [m.kind for m in app_data.materials if not m.provided],
+            **(note or {}),
         },
     )
     db.session.commit()

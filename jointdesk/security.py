@@ -1,0 +1,71 @@
+"""Browser-facing protections: same-origin checks on form posts and headers on every answer.
+
+Flask-WTF checks the CSRF token everywhere, but the Referer only over HTTPS. Here every
+state-changing request to the web pages must also come from this site: its ``Origin`` (or,
+where a browser sends none, its ``Referer``) must name this host. The API is exempt: it is
+authenticated by bearer tokens, never by the session cookie, so another site cannot make a
+browser send it with the user's rights.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Flask, current_app, render_template, request
+from flask_babel import gettext as _
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+# Everything from this site only; the QR code on the receipt is a data: image; no page is
+# ever shown inside a frame.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def _cookie_authenticated_path(path: str) -> bool:
+    return not path.startswith("/api/")
+
+
+def _same_origin() -> bool:
+    source = request.headers.get("Origin")
+    if not source or source == "null":  # privacy settings may send "null": use the Referer
+        source = request.headers.get("Referer")
+    if not source:
+        return False
+    try:
+        netloc = urlsplit(source).netloc
+    except ValueError:
+        return False
+    return netloc.lower() == request.host.lower()
+
+
+def init_security(app: Flask) -> None:
+    @app.before_request
+    def _refuse_cross_site_posts():
+        if request.method in SAFE_METHODS or not _cookie_authenticated_path(request.path):
+            return None
+        if not current_app.config.get("WTF_CSRF_ENABLED", True):
+            return None  # tests that switch CSRF off switch this off too
+        if _same_origin():
+            return None
+        message = _(
+            "This form was not sent from this site (its Origin or Referer header is missing "
+            "or names another site); nothing was done. Reload the page and try again."
+        )
+        return render_template("error.html", status=403, message=message), 403
+
+    @app.after_request
+    def _security_headers(response):
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "same-origin")  # query codes in URLs stay here
+        if request.is_secure:
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        if not request.path.startswith("/static/"):
+            # pages and API answers may carry a whole phone number or a query code: no copy
+            # of them may stay in a browser's or a proxy's cache
+            headers["Cache-Control"] = "no-store"
+        return response
