@@ -12,6 +12,7 @@ once in ``PARAMETERS`` when several operations take it (``param_ref("Idempotency
 
 from __future__ import annotations
 
+from jointdesk import idempotency
 from jointdesk.policy.process import TICKET_STATUSES
 from jointdesk.schemas import FILLED, NO_NUL, SCHEMAS, ref
 
@@ -52,12 +53,11 @@ def header(name: str, schema: dict, required: bool = False, description: str = "
 PARAMETERS: dict[str, dict] = {
     "IdempotencyKey": header(
         "Idempotency-Key",
-        # printable ASCII; no space at either end (HTTP drops it, and nothing would be left of " ")
         {
             "type": "string",
             "minLength": 1,
-            "maxLength": 64,
-            "pattern": "^[!-~]([ -~]{0,62}[!-~])?$",
+            "maxLength": idempotency.MAX_KEY,
+            "pattern": f"^{idempotency.KEY_PATTERN}$",
         },
         description="Up to 64 printable ASCII characters, chosen by the client, per caller. The "
         "same key and the same body within 24 hours answer the first case again (200, same "
