@@ -86,7 +86,7 @@ def open_ticket(ticket: Ticket, case: Case, now: datetime, calendar: WorkingCale
         ticket.steps.append(
             Step(seq=seq, name=name, started_at=now if seq == 0 else None, suspended_seconds=0)
         )
-    for kind, status in rules.permit_plan(case.facts()).items():
+    for kind, status in rules.permit_plan(case.facts(), ticket.service_code).items():
         filed = now if status == rules.PERMIT_FILED else None
         ticket.permits.append(Permit(kind=kind, status=status, filed_at=filed))
     refresh_due_times(ticket, calendar)

@@ -180,13 +180,21 @@ def within_planning_exemption(length_m: float | None) -> bool:
     return length_m is not None and length_m <= PLANNING_EXEMPT_MAX_M
 
 
-def permit_plan(facts: ProjectFacts) -> dict[str, str]:
-    """Which administrative permits a ticket's external works need: kind → required/exempt.
+# "将水气报装工程涉及规划、道路挖掘（占用）、砍伐树木、占用绿地等行政审批的，由供水、燃气经营企业
+# 负责申办，办理部门并联审批、容缺受理，3个工作日内办结": the rule names water and gas works only
+PERMIT_SERVICES = frozenset({"water", "gas"})
+
+
+def permit_plan(facts: ProjectFacts, service: str) -> dict[str, str]:
+    """Which administrative permits the external works of one service's ticket need, filed by
+    the provider and approved in parallel within 3 working days: kind → required/exempt.
 
     Also ``commitment_filing: filed`` where a low-risk simple project of 150 m or less replaces
     all permits with a notification-and-commitment filing. No external works: no permits.
+    Electricity and heat: none planned, since the policy's permit rule names 水气报装工程 and
+    供水、燃气经营企业 only; it makes no provider file their permits and sets them no limit.
     """
-    if not facts.external_works:
+    if not facts.external_works or service not in PERMIT_SERVICES:
         return {}
     short = within_planning_exemption(facts.pipeline_length_m)
     if facts.low_risk and short:
@@ -259,6 +267,17 @@ def outside_boundary_investment(facts: ProjectFacts, service: str) -> Fee:
 # --- 四零服务 -------------------------------------------------------------------------------
 
 
+def zero_approvals(facts: ProjectFacts, service: str) -> bool:
+    """No approvals: no external works, or water/gas works whose plan requires no permit.
+    Electricity and heat works are outside the policy's permit rule, so nothing says they
+    need none (零审批 is promised for 供水、供气、排水 only)."""
+    if not facts.external_works:
+        return True
+    if service not in PERMIT_SERVICES:
+        return False
+    return not any(s == PERMIT_REQUIRED for s in permit_plan(facts, service).values())
+
+
 @dataclass(frozen=True)
 class FourZero:
     zero_materials: bool
@@ -278,11 +297,10 @@ def four_zero(facts: ProjectFacts, services: Iterable[str]) -> FourZero:
     projects: zero materials (pushed by the approval system), zero trips, zero approvals
     (150 m or less), zero investment outside the building boundary."""
     services = list(services)
-    plan = permit_plan(facts)
     return FourZero(
         zero_materials=facts.channel == "approval_system",
         zero_trips=applicant_trips(facts.channel) == 0,
-        zero_approvals=not any(s == PERMIT_REQUIRED for s in plan.values()),
+        zero_approvals=all(zero_approvals(facts, s) for s in services),
         zero_investment=bool(services)
         and all(outside_boundary_investment(facts, s).amount == 0 for s in services),
     )
