@@ -1,4 +1,4 @@
-"""The ``jointdesk`` command: init, demo, run, worker, beat, user, token."""
+"""The ``jointdesk`` command: init, demo, run, worker, beat, user, token, provider, calendar."""
 
 from __future__ import annotations
 
@@ -419,6 +419,61 @@ def token_create(username: str) -> None:
         value = issue_token(found)
         db.session.commit()
     click.echo(value)
+
+
+@main.group()
+def provider() -> None:
+    """Providers: their published connection prices and charging basis."""
+
+
+@provider.command("prices")
+@click.argument("code")
+@click.option("--connection-fee", help="yuan per connection; empty to unpublish")
+@click.option("--per-metre", help="yuan per metre of works outside the building boundary")
+@click.option("--basis", help="the charging basis (收费依据), e.g. the price document")
+def provider_prices(
+    code: str, connection_fee: str | None, per_metre: str | None, basis: str | None
+) -> None:
+    """Show CODE's published prices, or change the ones given (audited)."""
+    from jointdesk.extensions import db
+    from jointdesk.models import Provider
+    from jointdesk.routing.prices import PriceErrors, parse_prices, set_prices
+
+    with _app().app_context():
+        row = db.session.execute(
+            db.select(Provider).where(Provider.code == code)
+        ).scalar_one_or_none()
+        if row is None:
+            raise click.BadParameter(f"no provider with code {code!r}", param_hint="CODE")
+        given = {
+            "connection_fee": connection_fee,
+            "price_per_metre": per_metre,
+            "price_basis": basis,
+        }
+        if any(v is not None for v in given.values()):
+            current = {
+                "connection_fee": row.connection_fee,
+                "price_per_metre": row.price_per_metre,
+                "price_basis": row.price_basis,
+            }
+            merged = {k: current[k] if v is None else v for k, v in given.items()}
+            try:
+                values = parse_prices(merged)
+            except PriceErrors as exc:
+                options = {"connection_fee": "--connection-fee", "price_per_metre": "--per-metre"}
+                raise click.UsageError(
+                    "\n".join(f"{options.get(k, '--basis')}: {v}" for k, v in exc.fields.items())
+                ) from exc
+            changed = set_prices(row, values, "cli")
+            click.echo("saved" if changed else "nothing changed")
+        prices = row.published_prices
+        click.echo(f"{row.code} {row.name}")
+        for label, value in (
+            ("connection fee", prices.connection_fee),
+            ("per metre", prices.price_per_metre),
+        ):
+            click.echo(f"  {label}: {'not published' if value is None else f'{value:.2f} yuan'}")
+        click.echo(f"  charging basis: {prices.basis or 'not published'}")
 
 
 @main.group()

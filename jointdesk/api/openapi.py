@@ -146,9 +146,20 @@ SCHEMAS = {
     "Fee": {
         "type": "object",
         "properties": {
-            "amount": {"type": ["number", "null"], "description": "null: at the published price"},
+            "amount": {
+                "type": ["number", "null"],
+                "description": "null: at a published price the provider has not entered",
+            },
             "basis": {"type": "string"},
             "basis_text": {"type": "string"},
+            "charging_basis": {
+                "type": ["string", "null"],
+                "description": "the provider's published charging basis (收费依据)",
+            },
+            "price_per_metre": {
+                "type": ["number", "null"],
+                "description": "published yuan per metre the works amount was computed from",
+            },
         },
     },
     "Light": {

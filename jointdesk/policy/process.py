@@ -239,29 +239,61 @@ FEE_ZERO_SUPPORTING_PAID = "supporting_fee_paid"  # 已缴专项配套费的新�
 FEE_PUBLISHED_PRICE = "published_price"  # 按专营单位公示的价格和收费依据
 INVESTMENT_ZERO_LOW_RISK = "low_risk_zero_investment"  # 低风险项目建筑边界外零投资
 INVESTMENT_PUBLISHED_PRICE = "published_price"
+INVESTMENT_NO_EXTERNAL_WORKS = "no_external_works"  # nothing is built outside the boundary
+
+# published prices a provider may enter: bounds that catch typing errors, not policy limits
+MAX_CONNECTION_FEE = 10_000_000.0  # yuan for one connection
+MAX_PRICE_PER_METRE = 100_000.0  # yuan per metre of line outside the building boundary
+MAX_BASIS_CHARS = 500
+
+
+@dataclass(frozen=True)
+class PublishedPrices:
+    """What a provider publishes (公示收费标准、收费依据): a price per connection, a price per
+    metre of external line works outside the building boundary, and the charging basis.
+    None: not published here."""
+
+    connection_fee: float | None = None
+    price_per_metre: float | None = None
+    basis: str | None = None
+
+
+NO_PRICES = PublishedPrices()
 
 
 @dataclass(frozen=True)
 class Fee:
-    amount: float | None  # None: charged at the provider's published price
+    amount: float | None  # None: at the provider's published price, not entered here
     basis: str
+    charging_basis: str | None = None  # the provider's published 收费依据, when priced by it
+    price_per_metre: float | None = None  # the unit price a works amount was computed from
 
 
-def connection_fee(facts: ProjectFacts) -> Fee:
+def connection_fee(facts: ProjectFacts, prices: PublishedPrices = NO_PRICES) -> Fee:
+    """零收费 where the special supporting fee was paid; else the provider's published price."""
     if facts.supporting_fee_paid:
         return Fee(0.0, FEE_ZERO_SUPPORTING_PAID)
-    return Fee(None, FEE_PUBLISHED_PRICE)
+    return Fee(prices.connection_fee, FEE_PUBLISHED_PRICE, prices.basis)
 
 
 ZERO_INVESTMENT_SERVICES = frozenset({"water", "gas"})  # "建筑边界外用水用气零投资"
 
 
-def outside_boundary_investment(facts: ProjectFacts, service: str) -> Fee:
+def outside_boundary_investment(
+    facts: ProjectFacts, service: str, prices: PublishedPrices = NO_PRICES
+) -> Fee:
     """Water and gas works outside the building boundary of a low-risk simple project are
-    built by the provider at no cost to the applicant; otherwise the published price."""
+    built by the provider at no cost to the applicant; without external line works nothing is
+    built outside the boundary; otherwise the published price per metre times the length."""
     if facts.low_risk and service in ZERO_INVESTMENT_SERVICES:
         return Fee(0.0, INVESTMENT_ZERO_LOW_RISK)
-    return Fee(None, INVESTMENT_PUBLISHED_PRICE)
+    if not facts.external_works:
+        return Fee(0.0, INVESTMENT_NO_EXTERNAL_WORKS)
+    per_metre = prices.price_per_metre
+    if per_metre is None or facts.pipeline_length_m is None:
+        return Fee(None, INVESTMENT_PUBLISHED_PRICE, prices.basis, per_metre)
+    amount = round(per_metre * facts.pipeline_length_m, 2)
+    return Fee(amount, INVESTMENT_PUBLISHED_PRICE, prices.basis, per_metre)
 
 
 # --- 四零服务 -------------------------------------------------------------------------------
@@ -302,7 +334,10 @@ def four_zero(facts: ProjectFacts, services: Iterable[str]) -> FourZero:
         zero_trips=applicant_trips(facts.channel) == 0,
         zero_approvals=all(zero_approvals(facts, s) for s in services),
         zero_investment=bool(services)
-        and all(outside_boundary_investment(facts, s).amount == 0 for s in services),
+        and all(
+            outside_boundary_investment(facts, s).basis == INVESTMENT_ZERO_LOW_RISK
+            for s in services
+        ),
     )
 
 
