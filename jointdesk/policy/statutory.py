@@ -17,8 +17,6 @@ from __future__ import annotations
 import functools
 from datetime import date
 
-import holidays
-
 AMENDED_FROM = 2025  # the 2024 amendment: 除夕 and 5月2日 became holidays from 2025 on
 
 FIXED_DATE_HOLIDAYS = {
@@ -37,6 +35,8 @@ def statutory_holidays(year: int) -> dict[date, str]:
     lieu and no adjusted weekends, which only the year's official notice sets."""
     if year < AMENDED_FROM:
         raise ValueError(f"the amended holiday rules apply from {AMENDED_FROM}, not {year}")
+    import holidays  # only needed once a year is past chinesecalendar's data
+
     days = {date(year, m, d): name for (m, d), name in FIXED_DATE_HOLIDAYS.items()}
     lunar = holidays.China(years=year, observed=False, language="zh_CN")
     for day, name in lunar.items():
