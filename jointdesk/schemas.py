@@ -324,9 +324,20 @@ _TIME = {"type": ["string", "null"], "format": "date-time"}
 _FEE = {
     "type": "object",
     "properties": {
-        "amount": {"type": ["number", "null"], "description": "null: at the published price"},
+        "amount": {
+            "type": ["number", "null"],
+            "description": "null: at a published price the provider has not entered",
+        },
         "basis": {"type": "string"},
         "basis_text": {"type": "string"},
+        "charging_basis": {
+            "type": ["string", "null"],
+            "description": "the provider's published charging basis (收费依据)",
+        },
+        "price_per_metre": {
+            "type": ["number", "null"],
+            "description": "published yuan per metre the works amount was computed from",
+        },
     },
 }
 _CASE_STATUSES = ["received", "in_progress", "partially_connected", "completed", "returned"]

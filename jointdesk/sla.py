@@ -86,7 +86,7 @@ def open_ticket(ticket: Ticket, case: Case, now: datetime, calendar: WorkingCale
         ticket.steps.append(
             Step(seq=seq, name=name, started_at=now if seq == 0 else None, suspended_seconds=0)
         )
-    for kind, status in rules.permit_plan(case.facts()).items():
+    for kind, status in rules.permit_plan(case.facts(), ticket.service_code).items():
         filed = now if status == rules.PERMIT_FILED else None
         ticket.permits.append(Permit(kind=kind, status=status, filed_at=filed))
     refresh_due_times(ticket, calendar)
@@ -184,7 +184,23 @@ def days(seconds: int | None, calendar: WorkingCalendar) -> float | None:
 
 
 def fee_dict(fee: rules.Fee) -> dict:
-    return {"amount": fee.amount, "basis": fee.basis, "basis_text": str(fee_basis_text(fee.basis))}
+    return {
+        "amount": fee.amount,
+        "basis": fee.basis,
+        "basis_text": str(fee_basis_text(fee.basis)),
+        "charging_basis": fee.charging_basis,
+        "price_per_metre": fee.price_per_metre,
+    }
+
+
+def ticket_fees(ticket: Ticket, facts: rules.ProjectFacts) -> tuple[rules.Fee, rules.Fee]:
+    """The connection fee and the works outside the building boundary of one ticket, at its
+    provider's published prices."""
+    prices = ticket.provider.published_prices if ticket.provider else rules.NO_PRICES
+    return (
+        rules.connection_fee(facts, prices),
+        rules.outside_boundary_investment(facts, ticket.service_code, prices),
+    )
 
 
 def fee_basis_text(basis: str) -> str:
@@ -200,7 +216,6 @@ def case_indicators(case: Case, now: datetime | None = None) -> dict:
     facts = case.facts()
     limits = rules.time_limits(case.external_works)
     zero = rules.four_zero(facts, [t.service_code for t in case.tickets])
-    connection = rules.connection_fee(facts)
     fees = []
     tickets = []
     for t in case.tickets:
@@ -208,7 +223,7 @@ def case_indicators(case: Case, now: datetime | None = None) -> dict:
         total_s = sum(step_working_seconds(t, s, now, calendar) or 0 for s in t.steps)
         permit_s = [permit_working_seconds(p, now, calendar) for p in t.permits]
         permit_s = [x for x in permit_s if x is not None]
-        investment = rules.outside_boundary_investment(facts, t.service_code)
+        connection, investment = ticket_fees(t, facts)
         fees += [connection, investment]
         tickets.append(
             {
@@ -243,7 +258,7 @@ def case_indicators(case: Case, now: datetime | None = None) -> dict:
         },
         "tickets": tickets,
         "cost_to_applicant": {
-            "connection_fee": fee_dict(connection),
+            "connection_fee": fee_dict(rules.connection_fee(facts)),
             "known_amount": sum(f.amount for f in fees if f.amount is not None),
             "all_known": all(f.amount is not None for f in fees),
         },
