@@ -110,7 +110,7 @@ def test_the_window_form_refuses_a_channel_in_the_schema_too(client):
 def test_materials_asked_and_zero_materials_agree_everywhere(
     client, users, route, code, materials, asked, zero
 ):
-    """"纳入工程建设项目审批管理系统和线上申请的，报装材料减少到零": a project in the approval
+    """ "纳入工程建设项目审批管理系统和线上申请的，报装材料减少到零": a project in the approval
     system asks for no material, whether the approval system pushed it or the applicant came to
     the window with its code ("将城市工程建设项目审批管理系统向专营企业开放查询权限，实施数据
     共享"). 零材料 is exactly "无需提交申请材料", so zero_materials ⇔ materials_asked = 0:
@@ -154,7 +154,7 @@ def test_zero_materials_is_the_same_rule_as_materials_required(channel, code):
     ],
 )
 def test_what_stops_connecting(steps, rep, contact, outstanding, expected):
-    """"安排客户代表全程负责": no connection without a representative; "纳入工程建设项目审批管理
+    """ "安排客户代表全程负责": no connection without a representative; "纳入工程建设项目审批管理
     系统的，无需用户单独提出申请，由…企业主动对接服务，报装环节简化为验收接通1个": the one-step
     process needs the provider's first contact; "容缺受理，在现场踏勘时提交": a missing material
     is handed over (or waived) before 验收接通."""
@@ -215,7 +215,7 @@ def test_a_pushed_ticket_has_its_representative_on_arrival(
 
 
 def test_a_pushed_ticket_connects_only_after_the_first_contact(client, db, users, deliver_all):
-    """"由…企业主动对接服务": the provider contacts the applicant first. Connecting before any
+    """ "由…企业主动对接服务": the provider contacts the applicant first. Connecting before any
     contact is recorded is a 409 in Chinese; a contact needs a note (422 without), is timed,
     counted, audited and shown; then the ticket connects with its representative."""
     case = _push(client, users, 44)
@@ -240,7 +240,8 @@ def test_a_pushed_ticket_connects_only_after_the_first_contact(client, db, users
     assert res.get_json()["representative"]["username"] == "water1"
     page = client.get(f"{CASES}/{case['reference']}", headers=users["clerk"][1]).get_json()
     contacts = [e for e in page["events"] if e["action"] == "contact"]
-    assert [e["detail"]["note"] for e in contacts] == ["已电话联系，约定明日现场踏勘", "现场踏勘完成"]
+    notes = [e["detail"]["note"] for e in contacts]
+    assert notes == ["已电话联系，约定明日现场踏勘", "现场踏勘完成"]
     assert all(e["actor"] == "water1" for e in contacts)
 
 
@@ -293,7 +294,7 @@ def test_the_representative_is_never_missing_on_a_connected_ticket(client, db, u
 def test_a_missing_material_is_handed_over_or_waived_before_connecting(
     client, db, users, deliver_all, materials, steps, connect_status, code
 ):
-    """"暂未实现共享的容缺受理，在现场踏勘时提交": the form accepted missing is handed over at
+    """ "暂未实现共享的容缺受理，在现场踏勘时提交": the form accepted missing is handed over at
     the site survey, which comes before 验收接通. So connecting needs it handed over
     (material_received) or waived by a named person with a reason (material_waive); otherwise
     409 with a Chinese message."""
