@@ -4,7 +4,7 @@ materials against 零材料, and 容缺 closing before 验收接通. Real Postgr
 from __future__ import annotations
 
 import pytest
-from conftest import application_body, valid_person_id
+from conftest import application_body, sign_in_web, valid_person_id
 
 from jointdesk.models import Case, Event, Ticket, User
 from jointdesk.policy.process import (
@@ -222,6 +222,9 @@ def test_a_pushed_ticket_connects_only_after_the_first_contact(client, db, users
     deliver_all()
     tid = case["tickets"][0]["id"]
     staff = users["water"][1]
+    sign_in_web(client, users["water"][0])
+    desk = client.get(f"/desk/tickets/{tid}").get_data(as_text=True)
+    assert "登记与申请人对接" in desk and 'name="note"' in desk
     res = act(client, staff, tid, action="connect")
     assert res.status_code == 409
     assert res.get_json()["error"]["code"] == "no_first_contact"
@@ -243,6 +246,10 @@ def test_a_pushed_ticket_connects_only_after_the_first_contact(client, db, users
     notes = [e["detail"]["note"] for e in contacts]
     assert notes == ["已电话联系，约定明日现场踏勘", "现场踏勘完成"]
     assert all(e["actor"] == "water1" for e in contacts)
+    sign_in_web(client, users["clerk"][0])
+    html = client.get(f"/cases/{case['reference']}").get_data(as_text=True)
+    for shown in ("首次对接", "对接次数: 2", "已对接申请人", "约定明日现场踏勘"):
+        assert shown in html, shown
 
 
 def test_the_representative_is_never_missing_on_a_connected_ticket(client, db, users, deliver_all):
@@ -322,6 +329,9 @@ def test_a_missing_material_is_handed_over_or_waived_before_connecting(
         waived = [e for e in page["events"] if e["action"] == "material_waive"]
         assert waived[0]["actor"] == "water1"
         assert waived[0]["detail"]["reason"] == steps[0]["reason"]
+        sign_in_web(client, users["clerk"][0])
+        html = client.get(f"/cases/{case['reference']}").get_data(as_text=True)
+        assert "经 water1 免于提交" in html and steps[0]["reason"] in html
 
 
 def test_a_waiver_needs_a_reason_and_a_material_still_missing(client, users, deliver_all):
