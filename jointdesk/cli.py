@@ -396,6 +396,23 @@ def user_activate(username: str) -> None:
     click.echo(f"{username} activated")
 
 
+@user.command("default-representative")
+@click.option("--username", required=True)
+def user_default_representative(username: str) -> None:
+    """Make a staff member their provider's default customer representative: tickets nobody
+    accepts (pushed by the approval system) are theirs on arrival. One per provider."""
+    from jointdesk.desk.services import ActionRefused, set_default_representative
+    from jointdesk.extensions import db
+
+    with _app().app_context():
+        try:
+            set_default_representative(_find_user(username))
+        except ActionRefused as exc:
+            raise click.ClickException(exc.message) from None
+        db.session.commit()
+    click.echo(f"{username} is now the default representative")
+
+
 @main.group()
 def token() -> None:
     """Manage API bearer tokens."""

@@ -42,6 +42,8 @@ ACTION_LABELS = {
     "permit_file": _l("Permit filed"),
     "permit_grant": _l("Permit granted"),
     "material_received": _l("Material handed over"),
+    "material_waive": _l("Waive the material"),
+    "contact": _l("Record contact with the applicant"),
 }
 EVENT_LABELS = {
     "case_created": _l("Application received"),
@@ -62,6 +64,9 @@ EVENT_LABELS = {
     "permit_file": _l("Permit application filed"),
     "permit_grant": _l("Permit granted"),
     "material_received": _l("Missing material handed over"),
+    "material_waive": _l("Missing material waived"),
+    "contact": _l("Applicant contacted"),
+    "default_representative": _l("Default representative set"),
     "sla_at_risk": _l("Time limit at risk"),
     "sla_overdue": _l("Time limit passed"),
     "calendar_changed": _l("Calendar changed"),

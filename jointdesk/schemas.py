@@ -19,6 +19,7 @@ from typing import Any
 from flask_babel import gettext as _
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError
 
+from jointdesk.labels import CHANNEL_LABELS
 from jointdesk.policy import identity
 from jointdesk.policy.process import (
     ACTIONS,
@@ -42,6 +43,8 @@ MAX_REASON = 500
 MAX_USERNAME = 64
 MAX_PIPELINE_M = 100_000
 MAX_INT = 2_147_483_647
+# the channel each intake route submits through (CHANNELS: online and app have no route yet)
+ROUTE_CHANNEL = {"cases": "window", "push": "approval_system"}
 
 # What ``str.strip()`` removes (``str.isspace``), spelled out so that every regex dialect that
 # reads the document (Python, ECMA-262, Rust) agrees on what a blank string is.
@@ -215,10 +218,17 @@ _SERVICES = {
 
 
 def _application(pushed: bool) -> dict:
-    channels = [c for c in CHANNELS if c != "approval_system"]
-    channel = {"enum": channels, "default": "window", "x-errors": {"enum": "channel"}}
-    if pushed:  # whatever a pushing system sends, the case's channel is the approval system
-        channel = {"enum": list(CHANNELS), "description": "ignored: always approval_system"}
+    # the server decides the channel from the route and the caller, never from the body: a
+    # clerk or any client posting to /api/v1/cases submits at the window, the push is the
+    # approval system's; a body may repeat that channel, any other is refused (422)
+    decided = ROUTE_CHANNEL["push" if pushed else "cases"]
+    channel = {
+        "enum": [decided],
+        "default": decided,
+        "description": f"decided by the server: always {decided} on this route; "
+        "another value is refused",
+        "x-errors": {"enum": "channel"},
+    }
     schema = {
         "type": "object",
         "additionalProperties": False,
@@ -285,7 +295,17 @@ _ACTION = {
     "required": ["action"],
     "properties": {
         "action": {"enum": list(ACTIONS), "x-errors": {"enum": "action"}},
-        "reason": text(MAX_REASON, filled=False, description="required for return and suspend"),
+        "reason": text(
+            MAX_REASON,
+            filled=False,
+            description="required for return, suspend and material_waive (why the material is "
+            "not needed; the waiver records who gave it)",
+        ),
+        "note": text(
+            MAX_NOTE,
+            filled=False,
+            description="required for contact: what was agreed with the applicant",
+        ),
         "representative": text(
             MAX_USERNAME,
             filled=False,
@@ -300,7 +320,8 @@ _ACTION = {
         },
         "material": {
             "enum": list(MATERIAL_KINDS),
-            "description": "for material_received: a material still missing (422 otherwise)",
+            "description": "for material_received / material_waive: a material still missing "
+            "(422 otherwise)",
             "x-errors": {"enum": "material"},
         },
         "version": {
@@ -311,10 +332,13 @@ _ACTION = {
         },
     },
     "allOf": [
-        _action_needs(["return", "suspend"], "reason", {"pattern": FILLED}, "reason"),
+        _action_needs(
+            ["return", "suspend", "material_waive"], "reason", {"pattern": FILLED}, "reason"
+        ),
+        _action_needs(["contact"], "note", {"pattern": FILLED}, "note"),
         _action_needs(["assign"], "representative", {"pattern": FILLED}, "representative"),
         _action_needs(["permit_file", "permit_grant"], "permit", {}, "permit"),
-        _action_needs(["material_received"], "material", {}, "material"),
+        _action_needs(["material_received", "material_waive"], "material", {}, "material"),
     ],
 }
 
@@ -427,6 +451,11 @@ SCHEMAS: dict[str, dict] = {
                 "type": ["object", "null"],
                 "properties": {"name": {"type": "string"}, "username": {"type": "string"}},
             },
+            "first_contact_at": {
+                **_TIME,
+                "description": "when the provider first contacted the applicant (企业主动对接)",
+            },
+            "contacts": {"type": "integer", "description": "contacts recorded"},
             "created_at": _TIME,
             "queued_at": _TIME,
             "closed_at": _TIME,
@@ -586,10 +615,9 @@ _MESSAGES = {
     "unknown_field": lambda e: _("Unknown field."),
     "enum": lambda e: _("Not one of the allowed values."),
     "kind": lambda e: _("Must be person or enterprise."),
-    "channel": lambda e: (
-        _("Only the approval system's integration client pushes projects.")
-        if e.instance == "approval_system"
-        else _("Unknown channel.")
+    "channel": lambda e: _(
+        "The channel follows from who submits through which route; here it is %(channel)s.",
+        channel=f"{CHANNEL_LABELS[e.validator_value[0]]} ({e.validator_value[0]})",
     ),
     "services": lambda e: _("Choose at least one service."),
     "service": lambda e: _("Unknown service; use water, electricity, gas or heat."),
@@ -614,6 +642,7 @@ _MESSAGES = {
     "district": lambda e: _("Unknown district."),
     "action": lambda e: _("Unknown action."),
     "reason": lambda e: _("A reason is required."),
+    "note": lambda e: _("Say what was agreed with the applicant."),
     "representative": lambda e: _("Choose an active staff member of this provider."),
     "permit": lambda e: _("Unknown permit."),
     "material": lambda e: _("No such material is waiting to be handed over."),

@@ -274,8 +274,7 @@ def valid_person_id(seq: int = 1, region: str = "410105", birth: str = "19900101
 
 
 def application_body(**overrides) -> dict:
-    body = {
-        "channel": "window",
+    body = {  # no channel: the server decides it from the route and the caller
         "applicant": {
             "kind": "person",
             "name": "张三",

@@ -222,6 +222,9 @@ def test_missing_material_is_accepted_with_a_note(client, users):
             "provided": False,
             "note": "现场踏勘时提交",
             "handed_over_at": None,
+            "waived_at": None,
+            "waived_by": None,
+            "waive_reason": None,
         }
     ]
 

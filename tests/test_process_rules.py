@@ -76,6 +76,8 @@ def test_allowed_actions_lists_exactly_what_next_status_accepts():
         "permit_file",
         "permit_grant",
         "material_received",
+        "material_waive",
+        "contact",
     ]
     assert allowed_actions("connected", TWO) == []
 

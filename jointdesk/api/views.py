@@ -291,6 +291,7 @@ def ticket_action(ticket_id: int):
             expected_version=None if version is None else int(version),
             permit=data.get("permit"),
             material=data.get("material"),
+            note=data.get("note"),
         )
     except ActionRefused as exc:
         raise ApiError(exc.status, exc.code, exc.message, exc.fields) from exc

@@ -90,6 +90,8 @@ def ticket_dict(
         },
         "light": sla.lights(ticket, now, calendar),
         "representative": ({"name": rep.label} if rep and view != PROGRESS else None),
+        "first_contact_at": iso(ticket.first_contact_at),
+        "contacts": ticket.contacts or 0,
         "created_at": iso(ticket.created_at),
         "queued_at": iso(ticket.queued_at),
         "closed_at": iso(ticket.closed_at),
@@ -165,6 +167,9 @@ def case_dict(case: Case, viewer: User) -> dict:
                 "provided": m.provided,
                 "note": m.note,
                 "handed_over_at": iso(m.handed_over_at),
+                "waived_at": iso(m.waived_at),
+                "waived_by": m.waived_by,
+                "waive_reason": m.waive_reason,
             }
             for m in case.materials
         ],

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from flask_babel import gettext as _
 from sqlalchemy import case as sql_case
-from sqlalchemy import or_
+from sqlalchemy import or_, update
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -16,17 +16,22 @@ from jointdesk.models import Case, Ticket, User
 from jointdesk.models.types import utcnow
 from jointdesk.policy.process import (
     ACTIONS,
+    ACTIONS_NEEDING_NOTE,
     ACTIONS_NEEDING_REASON,
     DISPATCHING,
+    MATERIALS_OUTSTANDING,
+    NO_FIRST_CONTACT,
+    NO_REPRESENTATIVE,
     OPEN,
     RETURNED,
     SUSPENDED,
     ActionNotAllowed,
+    connect_blocker,
     next_permit_status,
     next_status,
     permits_pending,
 )
-from jointdesk.schemas import MAX_REASON
+from jointdesk.schemas import MAX_NOTE, MAX_REASON
 
 
 class ActionRefused(Exception):
@@ -47,6 +52,7 @@ def perform_action(
     expected_version: int | None = None,
     permit: str | None = None,
     material: str | None = None,
+    note: str | None = None,
 ) -> Ticket:
     """Applies one action, atomically: two people acting at once, exactly one wins."""
     if action not in ACTIONS:
@@ -63,13 +69,28 @@ def perform_action(
         raise ActionRefused(
             422, "invalid", _("A reason is required."), {"reason": _("A reason is required.")}
         )
+    note = (note or "").strip()
+    if len(note) > MAX_NOTE:
+        raise ActionRefused(
+            422,
+            "invalid",
+            _("Note too long."),
+            {"note": _("At most %(n)d characters.", n=MAX_NOTE)},
+        )
+    if action in ACTIONS_NEEDING_NOTE and not note:
+        raise ActionRefused(
+            422,
+            "invalid",
+            _("Say what was agreed with the applicant."),
+            {"note": _("Say what was agreed with the applicant.")},
+        )
     if expected_version is not None and expected_version != ticket.version:
         raise _conflict()
     # No autoflush until the commit: a lazy load half-way would flush the ticket's UPDATE early,
     # and a concurrent winner's version would then raise outside the conflict handling (a 500).
     try:
         with db.session.no_autoflush:
-            detail = _apply(ticket, action, actor, reason, representative, permit, material)
+            detail = _apply(ticket, action, actor, reason, representative, permit, material, note)
             ticket.version = ticket.version + 1  # an UPDATE checking the old version: one winner
             audit.record(
                 action, actor=actor, case_id=ticket.case_id, ticket_id=ticket.id, detail=detail
@@ -89,6 +110,7 @@ def _apply(
     representative: str | None,
     permit: str | None,
     material: str | None,
+    note: str = "",
 ) -> dict:
     """Changes the ticket (and its steps, permits, materials) for one action; returns the
     event's detail. Raises ActionRefused before changing anything the rules refuse."""
@@ -113,6 +135,7 @@ def _apply(
             ticket.representative_id = actor.id
             detail["representative"] = actor.username
     elif action == "connect":
+        _check_connect(ticket, steps)
         if permits_pending({p.kind: p.status for p in ticket.permits}):
             raise ActionRefused(
                 409,
@@ -147,8 +170,70 @@ def _apply(
         item.handed_over_at = now
         item.handed_over_by = actor.username
         detail["material"] = item.kind
+    elif action == "material_waive":
+        item = _missing_material(ticket, material)
+        item.waived_at = now
+        item.waived_by = actor.username
+        item.waive_reason = reason
+        detail["material"] = item.kind
+    elif action == "contact":
+        ticket.first_contact_at = ticket.first_contact_at or now
+        ticket.contacts = (ticket.contacts or 0) + 1
+        detail["note"] = note
+        if ticket.representative_id is None:  # whoever makes the first contact carries it
+            ticket.representative_id = actor.id
+            detail["representative"] = actor.username
     ticket.status = new_status
     return detail
+
+
+def _check_connect(ticket: Ticket, steps: tuple[str, ...]) -> None:
+    """409 with the reason while the policy's conditions for 验收接通 are not met."""
+    blocker = connect_blocker(
+        steps=steps,
+        has_representative=ticket.representative_id is not None,
+        first_contact_made=ticket.first_contact_at is not None,
+        materials_outstanding=[m.kind for m in ticket.case.materials if m.outstanding],
+    )
+    if blocker == NO_REPRESENTATIVE:
+        raise ActionRefused(
+            409,
+            NO_REPRESENTATIVE,
+            _("No customer representative yet; assign one before connecting."),
+        )
+    if blocker == NO_FIRST_CONTACT:
+        raise ActionRefused(
+            409,
+            NO_FIRST_CONTACT,
+            _("Record the first contact with the applicant before connecting."),
+        )
+    if blocker == MATERIALS_OUTSTANDING:
+        raise ActionRefused(
+            409,
+            MATERIALS_OUTSTANDING,
+            _(
+                "A material accepted as missing (容缺) was neither handed over nor waived; "
+                "record it before connecting."
+            ),
+        )
+
+
+def set_default_representative(user: User, actor: User | str = "cli") -> None:
+    """The provider's default customer representative (one per provider); the caller commits."""
+    if user.role != "staff" or user.provider_id is None or not user.active:
+        raise ActionRefused(
+            422,
+            "invalid",
+            _("Choose an active staff member of this provider."),
+            {"representative": _("Choose an active staff member of this provider.")},
+        )
+    db.session.execute(
+        update(User)
+        .where(User.provider_id == user.provider_id, User.id != user.id)
+        .values(default_representative=False)
+    )
+    user.default_representative = True
+    audit.record("default_representative", actor=actor, detail={"representative": user.username})
 
 
 def _conflict() -> ActionRefused:
@@ -174,11 +259,7 @@ def _permit(ticket: Ticket, kind: str | None, action: str):
 
 def _missing_material(ticket: Ticket, kind: str | None):
     item = next(
-        (
-            m
-            for m in ticket.case.materials
-            if m.kind == kind and not m.provided and m.handed_over_at is None
-        ),
+        (m for m in ticket.case.materials if m.kind == kind and m.outstanding),
         None,
     )
     if item is None:

@@ -29,6 +29,7 @@ class ActionForm(FlaskForm):
     representative = SelectField(_l("Representative"), validate_choice=False)
     permit = HiddenField()
     material = HiddenField()
+    note = StringField(_l("Note"))
 
 
 @bp.route("/")
@@ -116,6 +117,7 @@ def act(ticket_id: int):
             expected_version=form.version.data,
             permit=form.permit.data or None,
             material=form.material.data or None,
+            note=form.note.data,
         )
     except ActionRefused as exc:
         flash(exc.message, "error")

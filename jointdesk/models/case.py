@@ -74,5 +74,14 @@ class Material(db.Model):
     # 容缺: a missing material is a to-do, handed over at the site survey
     handed_over_at = mapped_column(UTCDateTime, nullable=True)
     handed_over_by: Mapped[str | None] = mapped_column(String(64))
+    # or not needed after all: waived by a named person, with a reason
+    waived_at = mapped_column(UTCDateTime, nullable=True)
+    waived_by: Mapped[str | None] = mapped_column(String(64))
+    waive_reason: Mapped[str | None] = mapped_column(Text)
+
+    @property
+    def outstanding(self) -> bool:
+        """Accepted missing (容缺) and neither handed over nor waived yet."""
+        return not self.provided and self.handed_over_at is None and self.waived_at is None
 
     case: Mapped[Case] = relationship(back_populates="materials")

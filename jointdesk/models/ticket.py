@@ -25,6 +25,9 @@ class Ticket(db.Model):
     suspend_reason: Mapped[str | None] = mapped_column(Text)
     return_reason: Mapped[str | None] = mapped_column(Text)
     representative_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # 企业主动对接: when the provider first reached the applicant, and how often it did
+    first_contact_at = mapped_column(UTCDateTime, nullable=True)
+    contacts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at = mapped_column(UTCDateTime, default=utcnow)
     queued_at = mapped_column(UTCDateTime, nullable=True)
     closed_at = mapped_column(UTCDateTime, nullable=True)

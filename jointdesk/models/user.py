@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from jointdesk.extensions import db
@@ -22,6 +22,10 @@ class User(db.Model):
     role: Mapped[str] = mapped_column(String(20))
     provider_id: Mapped[int | None] = mapped_column(ForeignKey("providers.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # staff: the provider's default customer representative for tickets no one accepts
+    default_representative: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     created_at = mapped_column(UTCDateTime, default=utcnow)
 
     provider: Mapped[Provider | None] = relationship()

@@ -34,10 +34,15 @@ ACTIONS = (
     "permit_file",
     "permit_grant",
     "material_received",
+    "material_waive",
+    "contact",
 )
-ACTIONS_NEEDING_REASON = frozenset({"return", "suspend"})
+ACTIONS_NEEDING_REASON = frozenset({"return", "suspend", "material_waive"})
+ACTIONS_NEEDING_NOTE = frozenset({"contact"})
 # actions that record progress on an open ticket without moving its state
-SIDE_ACTIONS = frozenset({"assign", "permit_file", "permit_grant", "material_received"})
+SIDE_ACTIONS = frozenset(
+    {"assign", "permit_file", "permit_grant", "material_received", "material_waive", "contact"}
+)
 
 # case states, derived from the tickets
 CASE_RECEIVED = "received"  # 已受理
@@ -102,6 +107,37 @@ def next_status(status: str, action: str, steps: Iterable[str], suspended_from: 
     raise ActionNotAllowed(action, status)
 
 
+# why a ticket may not be connected yet (checked in this order)
+NO_REPRESENTATIVE = "no_representative"  # 安排客户代表全程负责
+NO_FIRST_CONTACT = "no_first_contact"  # 企业主动对接: the provider contacts the applicant first
+MATERIALS_OUTSTANDING = "materials_outstanding"  # 容缺受理，在现场踏勘时提交
+
+
+def proactive_contact(steps: Iterable[str]) -> bool:
+    """A project in the approval system has no 受理申请 step: "无需用户单独提出申请，由…企业主动
+    对接服务，报装环节简化为验收接通1个". The provider's first contact takes the step's place."""
+    return STEP_ACCEPT not in tuple(steps)
+
+
+def connect_blocker(
+    *,
+    steps: Iterable[str],
+    has_representative: bool,
+    first_contact_made: bool,
+    materials_outstanding: Iterable[str],
+) -> str | None:
+    """What still stops 验收接通, or None: every ticket has its customer representative; a
+    one-step ticket has had the provider's first contact; a material accepted missing (容缺) has
+    been handed over or waived by a named person with a reason."""
+    if not has_representative:
+        return NO_REPRESENTATIVE
+    if proactive_contact(steps) and not first_contact_made:
+        return NO_FIRST_CONTACT
+    if any(True for _ in materials_outstanding):
+        return MATERIALS_OUTSTANDING
+    return None
+
+
 def allowed_actions(status: str, steps: Iterable[str]) -> list[str]:
     allowed = []
     for action in ACTIONS:
@@ -138,6 +174,12 @@ def materials_required(channel: str, approval_system_code: str | None = None) ->
     if channel == "window" and not approval_system_code:
         return ("application_form",)
     return ()
+
+
+def zero_materials(channel: str, approval_system_code: str | None = None) -> bool:
+    """零材料: nothing is asked for (纳入工程建设项目审批管理系统和线上申请的，报装材料减少到零).
+    The same function as ``materials_required``, so the count and the flag cannot disagree."""
+    return not materials_required(channel, approval_system_code)
 
 
 def applicant_trips(channel: str) -> int:
@@ -326,11 +368,11 @@ class FourZero:
 
 def four_zero(facts: ProjectFacts, services: Iterable[str]) -> FourZero:
     """四零服务 as the policy defines it, for small water and gas connections of low-risk
-    projects: zero materials (pushed by the approval system), zero trips, zero approvals
+    projects: zero materials (none asked for: ``zero_materials``), zero trips, zero approvals
     (150 m or less), zero investment outside the building boundary."""
     services = list(services)
     return FourZero(
-        zero_materials=facts.channel == "approval_system",
+        zero_materials=zero_materials(facts.channel, facts.approval_system_code),
         zero_trips=applicant_trips(facts.channel) == 0,
         zero_approvals=all(zero_approvals(facts, s) for s in services),
         zero_investment=bool(services)

@@ -29,9 +29,9 @@ from sqlalchemy import and_, or_, update
 
 from jointdesk import audit, heartbeat
 from jointdesk.extensions import db
-from jointdesk.models import OutboxMessage, Ticket
+from jointdesk.models import OutboxMessage, Ticket, User
 from jointdesk.models.types import utcnow
-from jointdesk.policy.process import DISPATCHING, QUEUED
+from jointdesk.policy.process import DISPATCHING, OPEN, QUEUED, proactive_contact
 
 DELIVER_TASK = "jointdesk.deliver_ticket"
 MAX_BACKOFF_SECONDS = 3600
@@ -149,6 +149,35 @@ def take(msg: OutboxMessage, worker_id: str) -> None:
     db.session.commit()
 
 
+def _first_representative(ticket: Ticket) -> User | None:
+    """客户代表全程负责: a ticket that nobody accepts (one step, 企业主动对接) gets its customer
+    representative the moment it reaches the provider: the provider's default representative,
+    else the active staff member carrying the fewest open tickets (then the longest-standing).
+    A two-step ticket gets the staff member who accepts it. None: the provider has no staff."""
+    if ticket.representative_id is not None or not proactive_contact(s.name for s in ticket.steps):
+        return None
+    open_load = (
+        db.select(db.func.count(Ticket.id))
+        .where(Ticket.representative_id == User.id, Ticket.status.in_(OPEN))
+        .correlate(User)
+        .scalar_subquery()
+    )
+    rep = db.session.execute(
+        db.select(User)
+        .where(User.provider_id == ticket.provider_id, User.role == "staff", User.active)
+        .order_by(User.default_representative.desc(), open_load, User.id)
+        .limit(1)
+    ).scalar_one_or_none()
+    if rep is not None:  # beside the version-checked UPDATE above, in the same transaction
+        db.session.execute(
+            update(Ticket)
+            .where(Ticket.id == ticket.id, Ticket.representative_id.is_(None))
+            .values(representative_id=rep.id)
+            .execution_options(synchronize_session=False)
+        )
+    return rep
+
+
 def deliver(message_id: int, worker_id: str | None = None) -> str:
     """Hands a ticket to its provider's desk. Idempotent: safe to run twice or after a crash.
     ``worker_id`` (a worker's heartbeat id) records who took the row before the work starts."""
@@ -171,12 +200,11 @@ def deliver(message_id: int, worker_id: str | None = None) -> str:
         time.sleep(delay)  # fault injection: the crash tests kill the worker here
     if moved:
         ticket = db.session.get(Ticket, msg.ticket_id)
-        audit.record(
-            "dispatched",
-            case_id=ticket.case_id,
-            ticket_id=ticket.id,
-            detail={"provider": ticket.provider.code, "queue": msg.queue},
-        )
+        detail = {"provider": ticket.provider.code, "queue": msg.queue}
+        rep = _first_representative(ticket)
+        if rep is not None:
+            detail["representative"] = rep.username
+        audit.record("dispatched", case_id=ticket.case_id, ticket_id=ticket.id, detail=detail)
     db.session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id == message_id, OutboxMessage.done_at.is_(None))

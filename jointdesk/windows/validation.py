@@ -14,7 +14,7 @@ from typing import Any
 from flask_babel import gettext as _
 
 from jointdesk.policy import identity
-from jointdesk.schemas import check_body
+from jointdesk.schemas import ROUTE_CHANNEL, check_body
 
 
 class ValidationFailed(Exception):
@@ -68,7 +68,7 @@ def validate_application(data: Any, *, pushed: bool = False) -> Application:
         if item not in services:
             services.append(item)
     return Application(
-        channel="approval_system" if pushed else data.get("channel", "window"),
+        channel=ROUTE_CHANNEL["push" if pushed else "cases"],  # the route's, never the body's
         applicant_kind=applicant.get("kind", "person"),
         applicant_name=applicant["name"].strip(),
         id_number=identity.normalize_id(applicant["id_number"]),
