@@ -282,7 +282,7 @@ def ticket_action(ticket_id: int):
     action = data.get("action")
     if not isinstance(action, str):
         fields["action"] = _("This field is required.")
-    for key in ("reason", "representative", "permit", "material"):
+    for key in ("reason", "reason_code", "representative", "permit", "material"):
         if data.get(key) is not None and not isinstance(data.get(key), str):
             fields[key] = _("Must be text.")
     version = data.get("version")
@@ -300,6 +300,7 @@ def ticket_action(ticket_id: int):
             expected_version=version,
             permit=data.get("permit"),
             material=data.get("material"),
+            reason_code=data.get("reason_code"),
         )
     except ActionRefused as exc:
         raise ApiError(exc.status, exc.code, exc.message, exc.fields) from exc

@@ -6,25 +6,28 @@ from datetime import datetime
 
 from flask_babel import gettext as _
 from sqlalchemy import case as sql_case
-from sqlalchemy import or_
+from sqlalchemy import func, literal, or_
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from jointdesk import audit, sla
 from jointdesk.extensions import db
-from jointdesk.models import Case, Ticket, User
-from jointdesk.models.types import utcnow
+from jointdesk.models import Case, Permit, Provider, Suspension, Ticket, User
+from jointdesk.models.types import UTCDateTime, utcnow
 from jointdesk.policy.process import (
     ACTIONS,
     ACTIONS_NEEDING_REASON,
+    COMMITMENT_FILING,
     DISPATCHING,
     OPEN,
     RETURNED,
     SUSPENDED,
+    SUSPENSION_REASONS,
     ActionNotAllowed,
     next_permit_status,
     next_status,
     permits_pending,
+    suspension_text_required,
 )
 
 MAX_REASON = 500
@@ -48,6 +51,7 @@ def perform_action(
     expected_version: int | None = None,
     permit: str | None = None,
     material: str | None = None,
+    reason_code: str | None = None,
 ) -> Ticket:
     """Applies one action, atomically: two people acting at once, exactly one wins."""
     if action not in ACTIONS:
@@ -64,13 +68,17 @@ def perform_action(
         raise ActionRefused(
             422, "invalid", _("A reason is required."), {"reason": _("A reason is required.")}
         )
+    if action == "suspend":
+        _check_suspension_reason(reason_code, reason)
     if expected_version is not None and expected_version != ticket.version:
         raise _conflict()
     # No autoflush until the commit: a lazy load half-way would flush the ticket's UPDATE early,
     # and a concurrent winner's version would then raise outside the conflict handling (a 500).
     try:
         with db.session.no_autoflush:
-            detail = _apply(ticket, action, actor, reason, representative, permit, material)
+            detail = _apply(
+                ticket, action, actor, reason, representative, permit, material, reason_code
+            )
             ticket.version = ticket.version + 1  # an UPDATE checking the old version: one winner
             audit.record(
                 action, actor=actor, case_id=ticket.case_id, ticket_id=ticket.id, detail=detail
@@ -90,6 +98,7 @@ def _apply(
     representative: str | None,
     permit: str | None,
     material: str | None,
+    reason_code: str | None = None,
 ) -> dict:
     """Changes the ticket (and its steps, permits, materials) for one action; returns the
     event's detail. Raises ActionRefused before changing anything the rules refuse."""
@@ -128,8 +137,9 @@ def _apply(
         ticket.step_due_at = None
     elif action == "suspend":
         ticket.suspended_from = ticket.status
-        ticket.suspend_reason = reason
-        sla.suspend(ticket, now, reason)
+        ticket.suspend_reason = reason or None
+        sla.suspend(ticket, now, reason, reason_code)
+        detail["reason_code"] = reason_code
     elif action == "resume":
         ticket.suspended_from = None
         ticket.suspend_reason = None
@@ -141,7 +151,8 @@ def _apply(
             target.filed_at = now
             sla.refresh_due_times(ticket)
         else:
-            target.granted_at = now
+            target.granted_at = now  # the approval departments' time ends: due times move
+            sla.refresh_due_times(ticket)
         detail["permit"] = target.kind
     elif action == "material_received":
         item = _missing_material(ticket, material)
@@ -150,6 +161,16 @@ def _apply(
         detail["material"] = item.kind
     ticket.status = new_status
     return detail
+
+
+def _check_suspension_reason(code: str | None, text: str) -> None:
+    """A suspension needs one of the listed reasons; "other" needs it said in words."""
+    if code not in SUSPENSION_REASONS:
+        message = _("Choose the reason for the suspension from the list.")
+        raise ActionRefused(422, "invalid", message, {"reason_code": message})
+    if suspension_text_required(code) and not text:
+        message = _("Say in words why the clock stops.")
+        raise ActionRefused(422, "invalid", message, {"reason": message})
 
 
 def _conflict() -> ActionRefused:
@@ -223,14 +244,29 @@ def queue_query(provider_id: int, *, status: str | None = None, overdue: bool | 
             selectinload(Ticket.case).selectinload(Case.district),
             selectinload(Ticket.steps),
             selectinload(Ticket.permits),
+            selectinload(Ticket.suspensions),
             selectinload(Ticket.representative),
             selectinload(Ticket.provider),
         )
     )
     if status:
         query = query.where(Ticket.status == status)
-    # a suspended ticket's clock stands still at its suspension
-    clock = sql_case((Ticket.status == SUSPENDED, Ticket.suspended_at), else_=now)
+    # the provider's clock stands still at a suspension or while a permit is pending
+    pending_since = (
+        db.select(func.min(Permit.filed_at))
+        .where(
+            Permit.ticket_id == Ticket.id,
+            Permit.filed_at.is_not(None),
+            Permit.granted_at.is_(None),
+            Permit.kind != COMMITMENT_FILING,
+        )
+        .scalar_subquery()
+    )
+    stop = func.coalesce(pending_since, literal(now, UTCDateTime))
+    clock = sql_case(
+        ((Ticket.status == SUSPENDED) & (Ticket.suspended_at < stop), Ticket.suspended_at),
+        else_=stop,
+    )
     overdue_clause = Ticket.status.in_(OPEN) & or_(
         Ticket.due_at < clock, Ticket.step_due_at < clock
     )
@@ -249,3 +285,22 @@ def is_overdue(ticket: Ticket, now: datetime | None = None) -> bool:
         return False
     at = sla.clock_now(ticket, now or utcnow())
     return any(d is not None and d < at for d in (ticket.due_at, ticket.step_due_at))
+
+
+def suspensions_query(*, provider: str | None = None, reason: str | None = None):
+    """Every suspension, running ones first, then the newest; by provider code and reason."""
+    query = (
+        db.select(Suspension)
+        .join(Ticket, Suspension.ticket_id == Ticket.id)
+        .join(Provider, Ticket.provider_id == Provider.id)
+        .options(
+            selectinload(Suspension.ticket).selectinload(Ticket.case),
+            selectinload(Suspension.ticket).selectinload(Ticket.provider),
+        )
+    )
+    if provider:
+        query = query.where(Provider.code == provider)
+    if reason:
+        query = query.where(Suspension.reason_code == reason)
+    running = sql_case((Suspension.ended_at.is_(None), 0), else_=1)
+    return query.order_by(running, Suspension.started_at.desc(), Suspension.id.desc())
