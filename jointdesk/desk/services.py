@@ -29,6 +29,7 @@ from jointdesk.policy.process import (
     permits_pending,
     suspension_text_required,
 )
+from jointdesk.workingtime import working_calendar
 
 MAX_REASON = 500
 
@@ -304,3 +305,9 @@ def suspensions_query(*, provider: str | None = None, reason: str | None = None)
         query = query.where(Suspension.reason_code == reason)
     running = sql_case((Suspension.ended_at.is_(None), 0), else_=1)
     return query.order_by(running, Suspension.started_at.desc(), Suspension.id.desc())
+
+
+def suspension_days(stop: Suspension) -> float | None:
+    """Working days one suspension has stopped the clock (a running one: until now)."""
+    calendar = working_calendar()
+    return sla.days(calendar.working_seconds(stop.started_at, stop.ended_at or utcnow()), calendar)

@@ -10,7 +10,6 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, IntegerField, SelectField, StringField
 from wtforms.validators import Optional
 
-from jointdesk import sla
 from jointdesk.access import (
     SUSPENSION_REVIEWERS,
     can_act_on_ticket,
@@ -23,13 +22,12 @@ from jointdesk.desk.services import (
     ActionRefused,
     perform_action,
     queue_query,
+    suspension_days,
     suspensions_query,
 )
 from jointdesk.extensions import db
 from jointdesk.models import Provider, Ticket, User
-from jointdesk.models.types import utcnow
 from jointdesk.policy.process import ACTIONS, SUSPENSION_REASONS, TICKET_STATUSES
-from jointdesk.workingtime import working_calendar
 
 bp = Blueprint("desk", __name__, url_prefix="/desk")
 PER_PAGE = 25
@@ -161,12 +159,7 @@ def suspensions():
         per_page=PER_PAGE,
         error_out=False,
     )
-    calendar = working_calendar()
-    now = utcnow()
-    rows = [
-        (stop, sla.days(calendar.working_seconds(stop.started_at, stop.ended_at or now), calendar))
-        for stop in result.items
-    ]
+    rows = [(stop, suspension_days(stop)) for stop in result.items]
     return render_template(
         "desk/suspensions.html",
         rows=rows,
