@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from jointdesk.extensions import db
-from jointdesk.models import Case, Ticket, User
+from jointdesk.models import Case, Provider, Ticket, User
 
 CASE_READERS = ("clerk", "supervisor", "admin")
 # integration clients are API-only: they never sign in to the web pages
@@ -73,3 +73,11 @@ def ticket_view(user: User | None, ticket: Ticket) -> str:
     if user is None:
         return APPLICANT
     return FULL if sees_ticket_detail(user, ticket) else PROGRESS
+
+
+def can_edit_prices(user: User, provider: Provider) -> bool:
+    """A provider's published prices: administrators, and that provider's own staff, whose
+    prices they are to publish (公示收费标准、收费依据)."""
+    if user.role == "admin":
+        return True
+    return user.role == "staff" and user.provider_id is not None and user.provider_id == provider.id

@@ -1,4 +1,4 @@
-"""The ``jointdesk`` command: init, demo, run, worker, beat, user, token."""
+"""The ``jointdesk`` command: init, demo, run, worker, beat, user, token, provider, calendar."""
 
 from __future__ import annotations
 
@@ -422,35 +422,130 @@ def token_create(username: str) -> None:
 
 
 @main.group()
+def provider() -> None:
+    """Providers: their published connection prices and charging basis."""
+
+
+@provider.command("prices")
+@click.argument("code")
+@click.option("--connection-fee", help="yuan per connection; empty to unpublish")
+@click.option("--per-metre", help="yuan per metre of works outside the building boundary")
+@click.option("--basis", help="the charging basis (收费依据), e.g. the price document")
+def provider_prices(
+    code: str, connection_fee: str | None, per_metre: str | None, basis: str | None
+) -> None:
+    """Show CODE's published prices, or change the ones given (audited)."""
+    from jointdesk.extensions import db
+    from jointdesk.models import Provider
+    from jointdesk.routing.prices import PriceErrors, parse_prices, set_prices
+
+    with _app().app_context():
+        row = db.session.execute(
+            db.select(Provider).where(Provider.code == code)
+        ).scalar_one_or_none()
+        if row is None:
+            raise click.BadParameter(f"no provider with code {code!r}", param_hint="CODE")
+        given = {
+            "connection_fee": connection_fee,
+            "price_per_metre": per_metre,
+            "price_basis": basis,
+        }
+        if any(v is not None for v in given.values()):
+            current = {
+                "connection_fee": row.connection_fee,
+                "price_per_metre": row.price_per_metre,
+                "price_basis": row.price_basis,
+            }
+            merged = {k: current[k] if v is None else v for k, v in given.items()}
+            try:
+                values = parse_prices(merged)
+            except PriceErrors as exc:
+                options = {"connection_fee": "--connection-fee", "price_per_metre": "--per-metre"}
+                raise click.UsageError(
+                    "\n".join(f"{options.get(k, '--basis')}: {v}" for k, v in exc.fields.items())
+                ) from exc
+            changed = set_prices(row, values, "cli")
+            click.echo("saved" if changed else "nothing changed")
+        prices = row.published_prices
+        click.echo(f"{row.code} {row.name}")
+        for label, value in (
+            ("connection fee", prices.connection_fee),
+            ("per metre", prices.price_per_metre),
+        ):
+            click.echo(f"  {label}: {'not published' if value is None else f'{value:.2f} yuan'}")
+        click.echo(f"  charging basis: {prices.basis or 'not published'}")
+
+
+@main.group()
 def calendar() -> None:
     """The working calendar: due times, a year's schedule, administrator overrides."""
+
+
+_YEARS = click.IntRange(2000, 2100)  # = policy.clock.FIRST_YEAR, LAST_YEAR (checked by a test)
+
+
+def _in_years(year: int, value: str) -> None:
+    from jointdesk.policy.clock import FIRST_YEAR, LAST_YEAR
+
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise click.BadParameter(
+            f"{value!r} is outside the years the calendar covers ({FIRST_YEAR}-{LAST_YEAR})"
+        )
 
 
 def _parse_day(value: str):
     from datetime import date
 
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError as exc:
         raise click.BadParameter(f"{value!r} is not a date like 2027-01-01") from exc
+    _in_years(day.year, value)
+    return day
+
+
+def _start_option(_ctx, _param, value: str):
+    from datetime import datetime
+
+    try:
+        start = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(
+            f"{value!r} is not an ISO 8601 time like 2026-11-26T14:00+08:00"
+        ) from exc
+    _in_years(start.year, value)
+    return start
+
+
+def _days_option(_ctx, _param, value: float) -> float:
+    from jointdesk.policy.clock import check_days
+
+    try:
+        return check_days(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r}: {exc}") from exc
 
 
 @calendar.command("due")
-@click.option("--start", "start_text", required=True, help="ISO time, e.g. 2026-11-26T14:00+08:00")
-@click.option("--days", type=float, required=True, help="working days; may be 0.5")
-def calendar_due(start_text: str, days: float) -> None:
+@click.option(
+    "--start",
+    required=True,
+    callback=_start_option,
+    help="ISO time, e.g. 2026-11-26T14:00+08:00 (local time if no offset)",
+)
+@click.option(
+    "--days",
+    type=float,
+    required=True,
+    callback=_days_option,
+    help="working days, 0 to 1000; may be 0.5",
+)
+def calendar_due(start, days: float) -> None:
     """Print the due time of a clock started at START for DAYS working days."""
-    from datetime import datetime
     from zoneinfo import ZoneInfo
 
     from jointdesk.workingtime import working_calendar
 
-    if days < 0:
-        raise click.BadParameter("must not be negative", param_hint="--days")
-    try:
-        start = datetime.fromisoformat(start_text)
-    except ValueError as exc:
-        raise click.BadParameter(f"{start_text!r} is not ISO 8601", param_hint="--start") from exc
     app = _app()
     with app.app_context():
         tz = ZoneInfo(app.config["JOINTDESK_TIMEZONE"])
@@ -462,13 +557,15 @@ def calendar_due(start_text: str, days: float) -> None:
         if cal.provisional_between(start, due):
             click.echo(
                 "provisional: the official schedule of a year on the way is not known yet "
-                "(weekends only); enter it with `jointdesk calendar set` and `confirm`",
+                "(counted with weekends and the statutory holidays of 全国年节及纪念日放假办法, "
+                "without days in lieu or adjusted weekends); enter it with "
+                "`jointdesk calendar set` and `confirm`",
                 err=True,
             )
 
 
 @calendar.command("show")
-@click.option("--year", type=int, help="default: this year")
+@click.option("--year", type=_YEARS, help="default: this year")
 def calendar_show(year: int | None) -> None:
     """List the year's holidays on weekdays, working weekends and overrides."""
     from datetime import date
@@ -486,7 +583,8 @@ def calendar_show(year: int | None) -> None:
             click.echo(f"{year}: schedule entered and confirmed by an administrator")
         else:
             click.echo(
-                f"{year}: PROVISIONAL - no official schedule yet; weekends only. "
+                f"{year}: PROVISIONAL - no official schedule yet; weekends and statutory "
+                "holidays only (no days in lieu, no adjusted weekends). "
                 f"Enter holidays and working weekends, then `jointdesk calendar confirm {year}`."
             )
         for row in year_listing(year):
@@ -522,7 +620,7 @@ def calendar_unset(day: str) -> None:
 
 
 @calendar.command("confirm")
-@click.argument("year", type=int)
+@click.argument("year", type=_YEARS)
 @click.option("--undo", is_flag=True, help="take the confirmation back")
 def calendar_confirm(year: int, undo: bool) -> None:
     """Say that YEAR's official schedule has been entered in full: its due times stop being

@@ -67,6 +67,21 @@ def init_errors(app: Flask) -> None:
             return render_template(
                 "error.html", status=400, message=_("Text may not contain NUL bytes.")
             ), 400
+        if request.method == "POST" and request.mimetype in (
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+        ):
+            # Werkzeug decodes form bytes that are not UTF-8 (a lone surrogate, Latin-1...)
+            # as U+FFFD; stored, the applicant's data would be silently garbled
+            garbled = sorted({k for k, v in request.form.items(multi=True) if "\ufffd" in k + v})
+            if garbled:
+                message = _(
+                    "Text that is not valid UTF-8 was sent in: %(fields)s. Nothing was saved.",
+                    fields=", ".join(garbled),
+                )
+                if _wants_json():
+                    return error_response(400, "bad_request", message)
+                return render_template("error.html", status=400, message=message), 400
         return None
 
     @app.errorhandler(ApiError)
@@ -84,9 +99,14 @@ def init_errors(app: Flask) -> None:
     def _http_error(exc: HTTPException):
         db.session.rollback()
         code, message = _HTTP_MESSAGES.get(exc.code or 500, ("error", lambda: exc.description))
+        # the exception's own headers (Allow on a 405, Retry-After...) go out with our body
+        headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
         if _wants_json():
-            return error_response(exc.code or 500, code, str(message()))
-        return render_template("error.html", status=exc.code, message=message()), exc.code
+            response = error_response(exc.code or 500, code, str(message()))
+            response.headers.extend(headers)
+            return response
+        page = render_template("error.html", status=exc.code, message=message())
+        return page, exc.code, headers
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

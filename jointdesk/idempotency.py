@@ -38,7 +38,10 @@ KEY_LIFETIME = timedelta(hours=24)
 HEADER = "Idempotency-Key"
 API, FORM, RECEIPT = "api", "form", "receipt"
 MAX_KEY = 64
-_KEY = re.compile(r"[\x20-\x7e]{1,64}")  # printable ASCII
+# printable ASCII, no space at either end: HTTP drops such spaces, so a key sent with them could
+# not be told from one without (and " " would be no key at all); the OpenAPI document serves it
+KEY_PATTERN = r"[!-~]([ -~]{0,62}[!-~])?"
+_KEY = re.compile(KEY_PATTERN)
 _CODE_SPACE = 10**8  # query codes are eight digits
 
 

@@ -55,6 +55,7 @@ EVENT_LABELS = {
     "route_changed": _l("Routing changed"),
     "provider_created": _l("Provider added"),
     "provider_updated": _l("Provider changed"),
+    "provider_prices_changed": _l("Published prices changed"),
     "user_created": _l("User created"),
     "login": _l("Signed in"),
     "login_failed": _l("Failed sign-in"),
@@ -100,6 +101,7 @@ FEE_BASIS_LABELS = {
     "low_risk_zero_investment": _l(
         "Low-risk simple project: works outside the building boundary at no cost"
     ),
+    "no_external_works": _l("No external line works: nothing is built outside the boundary"),
 }
 FOUR_ZERO_LABELS = {
     "zero_materials": _l("Zero materials"),

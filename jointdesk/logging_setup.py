@@ -4,17 +4,69 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 
 from flask import Flask
 
-# 18-character IDs and credit codes, then 11-digit mobile numbers, anywhere in a message
-_ID_RE = re.compile(r"(?<![0-9A-Za-z])([0-9A-Z]{4})[0-9A-Z]{10}([0-9A-Z]{3}[0-9X])(?![0-9A-Za-z])")
-_PHONE_RE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
+# 18-character IDs and credit codes, then 11-digit mobile numbers, anywhere in a message; they
+# run on a folded copy of the text (below), so they only ever see ASCII
+_ID_RE = re.compile(
+    r"(?<![0-9A-Za-z])([0-9A-Z]{4})[0-9A-Z]{10}([0-9A-Z]{3}[0-9X])(?![0-9A-Za-z])", re.ASCII
+)
+_PHONE_RE = re.compile(r"(?<![0-9])(1[3-9][0-9])[0-9]{4}([0-9]{4})(?![0-9])", re.ASCII)
+# what people put between groups of digits: spaces (also full-width and no-break), dashes, dots
+_SEPARATORS = frozenset(
+    " .-_/\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f"
+    "\u3000\u2010\u2011\u2012\u2013\u2014\u2212\ufe63\uff0d\uff0e"
+)
+
+
+def _fold(ch: str) -> str:
+    """One character as ASCII where it is a digit or a full-width letter, else itself:
+    any Unicode decimal digit (full-width, Arabic-Indic, Devanagari...) becomes 0-9."""
+    if ch.isascii():
+        return ch
+    digit = unicodedata.decimal(ch, None)
+    if digit is not None:
+        return str(digit)
+    folded = unicodedata.normalize("NFKC", ch)
+    return folded if len(folded) == 1 and folded.isascii() else ch
+
+
+def _folded(text: str, drop_separators: bool) -> tuple[str, list[int]]:
+    """The text folded character by character, and for each folded character its index in
+    the text; with ``drop_separators``, separators between two digits are left out."""
+    chars: list[str] = []
+    where: list[int] = []
+    folded = [_fold(ch) for ch in text]
+    for i, ch in enumerate(folded):
+        if (
+            drop_separators
+            and text[i] in _SEPARATORS
+            and chars
+            and chars[-1].isdigit()
+            and i + 1 < len(folded)
+            and folded[i + 1].isdigit()
+        ):
+            continue
+        chars.append(ch)
+        where.append(i)
+    return "".join(chars), where
 
 
 def redact(text: str) -> str:
-    text = _ID_RE.sub(r"\1**********\2", text)
-    return _PHONE_RE.sub(r"\1****\2", text)
+    """Masks every ID number, credit code and mobile number, in whatever digits they are
+    written (ASCII, full-width, other Unicode digits) and with or without separators."""
+    masked = list(text)
+    for drop in (False, True):
+        folded, where = _folded(text, drop)
+        for match in _ID_RE.finditer(folded):
+            for j in range(match.start() + 4, match.end() - 4):
+                masked[where[j]] = "*"
+        for match in _PHONE_RE.finditer(folded):
+            for j in range(match.start() + 3, match.end() - 4):
+                masked[where[j]] = "*"
+    return "".join(masked)
 
 
 class RedactingFilter(logging.Filter):

@@ -45,6 +45,8 @@ def init_security(app: Flask) -> None:
     def _refuse_cross_site_posts():
         if request.method in SAFE_METHODS or not _cookie_authenticated_path(request.path):
             return None
+        if request.routing_exception is not None:
+            return None  # no view will run: the 404, or the 405 with its Allow header
         if not current_app.config.get("WTF_CSRF_ENABLED", True):
             return None  # tests that switch CSRF off switch this off too
         if _same_origin():

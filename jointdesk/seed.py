@@ -148,11 +148,38 @@ def load_demo_data() -> list[tuple[str, str, str]]:
         else:
             created.append((username, role, "(exists; password unchanged)"))
     db.session.commit()
+    _demo_prices()
     if _meta_get("demo_cases_loaded") is None:
         _demo_cases()
         _meta_set("demo_cases_loaded", utcnow().isoformat())
         db.session.commit()
     return created
+
+
+# believable, and labelled as the demo's own: `jointdesk init` publishes no prices at all
+DEMO_PRICES = {
+    "zz-water": ("300.00", "180.00"),
+    "zz-power": ("0.00", "260.00"),
+    "zz-gas": ("2600.00", "220.00"),
+    "zz-heat": ("0.00", "350.00"),
+}
+DEMO_PRICE_BASIS = "演示数据：示例收费标准，并非该单位公示的真实价格"
+
+
+def _demo_prices() -> None:
+    """Demo prices for the default providers that have none published yet."""
+    from jointdesk.routing.prices import parse_prices, set_prices
+
+    for code, (fee, per_metre) in DEMO_PRICES.items():
+        provider = db.session.execute(
+            db.select(Provider).where(Provider.code == code)
+        ).scalar_one_or_none()
+        if provider is None or provider.connection_fee is not None:
+            continue
+        values = parse_prices(
+            {"connection_fee": fee, "price_per_metre": per_metre, "price_basis": DEMO_PRICE_BASIS}
+        )
+        set_prices(provider, values, "demo")
 
 
 def demo_resident_id(region: str, birth: str, seq: int) -> str:

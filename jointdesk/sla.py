@@ -110,7 +110,7 @@ def open_ticket(ticket: Ticket, case: Case, now: datetime, calendar: WorkingCale
         ticket.steps.append(
             Step(seq=seq, name=name, started_at=now if seq == 0 else None, suspended_seconds=0)
         )
-    for kind, status in rules.permit_plan(case.facts()).items():
+    for kind, status in rules.permit_plan(case.facts(), ticket.service_code).items():
         filed = now if status == rules.PERMIT_FILED else None
         ticket.permits.append(Permit(kind=kind, status=status, filed_at=filed))
     refresh_due_times(ticket, calendar)
@@ -285,7 +285,23 @@ def days(seconds: int | None, calendar: WorkingCalendar) -> float | None:
 
 
 def fee_dict(fee: rules.Fee) -> dict:
-    return {"amount": fee.amount, "basis": fee.basis, "basis_text": str(fee_basis_text(fee.basis))}
+    return {
+        "amount": fee.amount,
+        "basis": fee.basis,
+        "basis_text": str(fee_basis_text(fee.basis)),
+        "charging_basis": fee.charging_basis,
+        "price_per_metre": fee.price_per_metre,
+    }
+
+
+def ticket_fees(ticket: Ticket, facts: rules.ProjectFacts) -> tuple[rules.Fee, rules.Fee]:
+    """The connection fee and the works outside the building boundary of one ticket, at its
+    provider's published prices."""
+    prices = ticket.provider.published_prices if ticket.provider else rules.NO_PRICES
+    return (
+        rules.connection_fee(facts, prices),
+        rules.outside_boundary_investment(facts, ticket.service_code, prices),
+    )
 
 
 def fee_basis_text(basis: str) -> str:
@@ -301,7 +317,6 @@ def case_indicators(case: Case, now: datetime | None = None) -> dict:
     facts = case.facts()
     limits = rules.time_limits(case.external_works)
     zero = rules.four_zero(facts, [t.service_code for t in case.tickets])
-    connection = rules.connection_fee(facts)
     fees = []
     tickets = []
     all_suspensions: list[Suspension] = []
@@ -312,7 +327,7 @@ def case_indicators(case: Case, now: datetime | None = None) -> dict:
         permit_s = [x for x in permit_s if x is not None]
         permit_light = permit_lights(t, now, calendar)
         all_suspensions += t.suspensions
-        investment = rules.outside_boundary_investment(facts, t.service_code)
+        connection, investment = ticket_fees(t, facts)
         fees += [connection, investment]
         tickets.append(
             {
@@ -362,7 +377,7 @@ def case_indicators(case: Case, now: datetime | None = None) -> dict:
         "permits_overdue": sum(t["permits_overdue"] for t in tickets),
         "suspensions": suspension_indicators(all_suspensions, now, calendar),
         "cost_to_applicant": {
-            "connection_fee": fee_dict(connection),
+            "connection_fee": fee_dict(rules.connection_fee(facts)),
             "known_amount": sum(f.amount for f in fees if f.amount is not None),
             "all_known": all(f.amount is not None for f in fees),
         },

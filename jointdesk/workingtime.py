@@ -129,7 +129,7 @@ def year_listing(year: int) -> list[dict]:
     """Every date of the year that is not an ordinary weekday or weekend, with its source."""
     import chinese_calendar
 
-    from jointdesk.policy.clock import library_knows
+    from jointdesk.policy.clock import library_knows, provisional_holiday
 
     calendar = working_calendar()
     notes = {
@@ -151,13 +151,13 @@ def year_listing(year: int) -> list[dict]:
             name = notes.get(day) or None
             if name is None and library_knows(day):
                 _on, name = chinese_calendar.get_holiday_detail(day)
+            statutory = provisional_holiday(day)
+            if day in calendar.overrides:
+                source = "override"
+            else:
+                source = "statutory" if statutory else "official"
             out.append(
-                {
-                    "day": day,
-                    "working": working,
-                    "source": "override" if day in calendar.overrides else "official",
-                    "name": name,
-                }
+                {"day": day, "working": working, "source": source, "name": name or statutory}
             )
         day += timedelta(days=1)
     return out

@@ -53,9 +53,9 @@ def test_due_times_on_the_2026_schedule(start, days, due):
     assert CAL.add(start, days) == due.astimezone(UTC)
 
 
-def test_2027_falls_back_to_weekends_and_is_provisional():
-    due = CAL.add(at(2026, 12, 31, 16, 0), 1)  # 1 Jan 2027 counts as a working day
-    assert due == at(2027, 1, 1, 16, 0).astimezone(UTC)
+def test_2027_falls_back_to_weekends_and_statutory_holidays_and_is_provisional():
+    due = CAL.add(at(2026, 12, 31, 16, 0), 1)  # 1 Jan 2027 (元旦) off, then the weekend
+    assert due == at(2027, 1, 4, 16, 0).astimezone(UTC)
     assert CAL.provisional_between(at(2026, 12, 31, 16, 0), due)
     assert not CAL.provisional_between(at(2026, 12, 30, 9, 0), at(2026, 12, 31, 17, 0))
     assert not CAL.is_working_day(date(2027, 1, 2))  # a Saturday

@@ -163,7 +163,9 @@ def test_keys_belong_to_their_caller(client, db, users, make_user, token_for):
     assert a.get_json()["reference"] != b.get_json()["reference"]
 
 
-@pytest.mark.parametrize("value", ["x" * 65, "", "钥匙".encode().decode("latin-1"), "a\x7fb"])
+@pytest.mark.parametrize(
+    "value", ["x" * 65, "", "钥匙".encode().decode("latin-1"), "a\x7fb", " x", "x ", " "]
+)
 def test_a_malformed_key_is_422_naming_the_header(client, db, users, value):
     res = client.post(
         "/api/v1/cases", json=application_body(), headers=key(value, users["clerk"][1])

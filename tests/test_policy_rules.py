@@ -57,14 +57,15 @@ def facts(**kw):
     ],
 )
 def test_permit_plan_boundaries(length, low_risk, expected):
-    assert permit_plan(facts(pipeline_length_m=length, low_risk=low_risk)) == expected
+    assert permit_plan(facts(pipeline_length_m=length, low_risk=low_risk), "water") == expected
 
 
 def test_road_tree_and_green_space_permits_when_the_works_involve_them():
     plan = permit_plan(
         facts(
             pipeline_length_m=151, excavates_road=True, moves_trees=True, occupies_green_space=True
-        )
+        ),
+        "water",
     )
     assert plan == {
         "planning": "required",
@@ -72,12 +73,12 @@ def test_road_tree_and_green_space_permits_when_the_works_involve_them():
         "tree_felling": "required",
         "green_space": "required",
     }
-    low = permit_plan(facts(pipeline_length_m=150, low_risk=True, excavates_road=True))
+    low = permit_plan(facts(pipeline_length_m=150, low_risk=True, excavates_road=True), "gas")
     assert low["road_excavation"] == "exempt" and low["commitment_filing"] == "filed"
 
 
 def test_no_external_works_no_permits():
-    assert permit_plan(facts(external_works=False, pipeline_length_m=500)) == {}
+    assert permit_plan(facts(external_works=False, pipeline_length_m=500), "water") == {}
 
 
 def test_permit_transitions():

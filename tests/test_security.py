@@ -417,6 +417,26 @@ def test_form_posts_without_this_sites_origin_are_refused(app, db, users, token_
     assert res.status_code == 201
 
 
+@pytest.mark.parametrize(
+    "method,path,status",
+    [
+        ("post", "/healthz", 405),
+        ("delete", "/window/new", 405),
+        ("query", "/healthz", 405),
+        ("post", "/no-such-page", 404),
+    ],
+)
+def test_a_request_no_page_takes_is_404_or_405_with_allow_even_without_origin(
+    app, browser, method, path, status
+):
+    """The same-origin check guards views; where none runs, the answer says why (405 keeps
+    its Allow header) instead of blaming the Origin."""
+    res = isolated(app, FlaskClient).open(path, method=method.upper())  # sends no Origin
+    assert res.status_code == status
+    if status == 405:
+        assert "GET" in res.headers["Allow"]
+
+
 def test_signing_in_rotates_the_csrf_token(ui, db, users):
     before = csrf_token(ui.get("/login").get_data(as_text=True))
     login(ui, "clerk1")

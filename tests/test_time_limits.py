@@ -226,15 +226,15 @@ def test_a_2027_due_time_is_provisional_until_an_admin_enters_the_schedule(
 
     t = only_ticket(water_case(at(2026, 12, 31, 16, 0)))
     assert t["due_provisional"] is True
-    assert t["due_at"] == iso(2027, 1, 1, 16, 0)  # weekends-only guess
+    assert t["due_at"] == iso(2027, 1, 4, 16, 0)  # 1 Jan (元旦, statutory) off, 2-3 Jan weekend
     admin = users["admin"][0]
     with app.test_request_context():
-        set_override(datetime(2027, 1, 1).date(), False, "元旦", admin)
+        set_override(datetime(2027, 1, 4).date(), False, "元旦调休", admin)  # say the notice
         confirm_year(2027, admin)
     ticket = db.session.get(Ticket, t["id"])
     db.session.refresh(ticket)
     assert ticket.due_provisional is False
-    assert ticket.due_at == at(2027, 1, 4, 16, 0)  # 1 Jan off, 2-3 Jan weekend
+    assert ticket.due_at == at(2027, 1, 5, 16, 0)  # 1 Jan and 4 Jan off, 2-3 Jan weekend
 
 
 def test_admin_dashboard_warns_about_next_year_and_calendar_page_edits(app, db, users, clock):
@@ -385,11 +385,11 @@ def test_time_lost_across_a_provisional_new_year_is_measured_again_once_it_is_kn
     act(client, h, t["id"], action="suspend", reason_code="applicant_construction")
     clock.set(at(2027, 1, 5, 10, 0))
     guessed = act(client, h, t["id"], action="resume").get_json()
-    # lost with 1 Jan 2027 guessed a working day: 30th 6h + 31st 7h + 1st 7h + 4th 7h + 5th 1h
+    # lost with 4 Jan 2027 guessed a working day: 30th 6h + 31st 7h + 4th 7h + 5th 1h
     assert guessed["due_provisional"] is True
     admin = users["admin"][0]
     with app.test_request_context():
-        set_override(datetime(2027, 1, 1).date(), False, "元旦", admin)
+        set_override(datetime(2027, 1, 4).date(), False, "元旦调休", admin)  # say the notice
         confirm_year(2027, admin)
     known = client.get(f"/api/v1/cases/{t['case']}", headers=h).get_json()["tickets"][0]
     assert known["due_provisional"] is False
@@ -398,10 +398,10 @@ def test_time_lost_across_a_provisional_new_year_is_measured_again_once_it_is_kn
     from jointdesk.policy.clock import WorkingCalendar
 
     cal = WorkingCalendar.from_settings(
-        "Asia/Shanghai", "09:00-12:00,13:00-17:00", {datetime(2027, 1, 1).date(): False}, {2027}
+        "Asia/Shanghai", "09:00-12:00,13:00-17:00", {datetime(2027, 1, 4).date(): False}, {2027}
     )
     lost = cal.working_seconds(at(2026, 12, 30, 10, 0), at(2027, 1, 5, 10, 0))
-    assert lost == (6 + 7 + 7 + 1) * 3600
+    assert lost == (6 + 7 + 1) * 3600
     expected = cal.add_seconds(at(2026, 12, 30, 9, 0), 7 * 3600 + lost)
     assert datetime.fromisoformat(known["due_at"]) == expected
     assert known["due_at"] == guessed["due_at"]

@@ -237,6 +237,49 @@ def providers():
     return render_template("admin/providers.html", form=form, providers=rows)
 
 
+class PricesForm(FlaskForm):
+    """Checked by routing.prices.parse_prices, which gives the field-by-field reasons."""
+
+    connection_fee = StringField(_l("Connection fee (yuan per connection)"))
+    price_per_metre = StringField(_l("Works outside the building boundary (yuan per metre)"))
+    price_basis = StringField(_l("Charging basis (收费依据)"))
+
+
+@bp.route("/providers/<int:provider_id>/prices", methods=["GET", "POST"])
+@roles_required("admin", "staff")
+def provider_prices(provider_id: int):
+    """A provider's published connection prices and charging basis: administrators, and the
+    provider's own staff, who publish them."""
+    from jointdesk.access import can_edit_prices
+    from jointdesk.routing.prices import PRICE_FIELDS, PriceErrors, parse_prices, set_prices
+
+    provider = db.session.get(Provider, provider_id)
+    if provider is None:
+        abort(404)
+    if not can_edit_prices(current_user, provider):
+        abort(403)
+    form = PricesForm()
+    if form.validate_on_submit():
+        try:
+            values = parse_prices({f: request.form.get(f) for f in PRICE_FIELDS})
+        except PriceErrors as exc:
+            for name, message in exc.fields.items():
+                getattr(form, name).errors = [message]
+        else:
+            changed = set_prices(provider, values, current_user)
+            flash(_("Prices saved.") if changed else _("Nothing changed."), "success")
+            return redirect(url_for("admin.provider_prices", provider_id=provider.id))
+    elif request.method == "GET":
+        form.connection_fee.data = _plain(provider.connection_fee)
+        form.price_per_metre.data = _plain(provider.price_per_metre)
+        form.price_basis.data = provider.price_basis or ""
+    return render_template("admin/provider_prices.html", form=form, provider=provider)
+
+
+def _plain(value) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
 # --- users: sign-in locks, sessions, deactivation ---------------------------------------------
 
 USER_ACTIONS = ("revoke-sessions", "unlock", "deactivate", "activate")

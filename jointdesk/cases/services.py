@@ -16,12 +16,7 @@ from jointdesk.models import Case, Event, Ticket, User
 from jointdesk.models.types import utcnow
 from jointdesk.policy.clock import WorkingCalendar
 from jointdesk.policy.identity import mask_id_number, mask_name, mask_phone
-from jointdesk.policy.process import (
-    allowed_actions,
-    case_status,
-    connection_fee,
-    outside_boundary_investment,
-)
+from jointdesk.policy.process import allowed_actions, case_status
 from jointdesk.workingtime import working_calendar
 
 
@@ -83,7 +78,7 @@ def ticket_dict(
         }
         for p in ticket.permits
     ]
-    facts = ticket.case.facts()
+    connection, investment = sla.ticket_fees(ticket, ticket.case.facts())
     rep = ticket.representative
     data = {
         "id": ticket.id,
@@ -95,10 +90,8 @@ def ticket_dict(
         "steps": steps,
         "permits": permits,
         "fee": {
-            "connection": sla.fee_dict(connection_fee(facts)),
-            "outside_boundary_investment": sla.fee_dict(
-                outside_boundary_investment(facts, ticket.service_code)
-            ),
+            "connection": sla.fee_dict(connection),
+            "outside_boundary_investment": sla.fee_dict(investment),
         },
         "light": light,
         "representative": ({"name": rep.label} if rep and view != PROGRESS else None),

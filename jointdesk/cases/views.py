@@ -17,6 +17,7 @@ from jointdesk.auth import roles_required
 from jointdesk.cases.services import case_dict, load_case, public_case_dict
 from jointdesk.extensions import db, limiter
 from jointdesk.models import Case, Ticket
+from jointdesk.policy.identity import normalize_phone
 from jointdesk.policy.process import case_status
 from jointdesk.windows.services import case_for_applicant, reissue_query_code
 
@@ -47,7 +48,8 @@ def search():
     if form.validate_on_submit() and (form.q.data or "").strip():
         q = form.q.data.strip()
         if current_user.role == "clerk":
-            query = query.where(or_(Case.reference == q.upper(), Case.applicant_phone == q))
+            phone = normalize_phone(q)  # stored NFKC-normalised: full-width digits find it too
+            query = query.where(or_(Case.reference == q.upper(), Case.applicant_phone == phone))
         else:
             query = query.where(Case.reference == q.upper())
     cases = db.session.execute(query).scalars().all()

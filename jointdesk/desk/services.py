@@ -29,9 +29,8 @@ from jointdesk.policy.process import (
     permits_pending,
     suspension_text_required,
 )
+from jointdesk.schemas import MAX_REASON
 from jointdesk.workingtime import working_calendar
-
-MAX_REASON = 500
 
 
 class ActionRefused(Exception):

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
+from decimal import Decimal
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Integer,
+    Numeric,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from jointdesk.extensions import db
 from jointdesk.models.types import UTCDateTime, utcnow
+from jointdesk.policy.process import PublishedPrices
 
 
 class Service(db.Model):
@@ -34,6 +45,15 @@ class Provider(db.Model):
     """A utility company (or one branch of it) that works tickets from its own queue."""
 
     __tablename__ = "providers"
+    # the bounds of policy.process.MAX_CONNECTION_FEE / MAX_PRICE_PER_METRE; NaN fails them too
+    __table_args__ = (
+        CheckConstraint(
+            "connection_fee >= 0 AND connection_fee <= 10000000", name="connection_fee_range"
+        ),
+        CheckConstraint(
+            "price_per_metre >= 0 AND price_per_metre <= 100000", name="price_per_metre_range"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(40), unique=True)
@@ -42,6 +62,20 @@ class Provider(db.Model):
     channel: Mapped[str] = mapped_column(String(20), default="desk")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at = mapped_column(UTCDateTime, default=utcnow)
+    # published connection prices and their charging basis (公示收费标准、收费依据); None: not
+    # published here, so costs at this provider's prices stay unknown
+    connection_fee: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    price_per_metre: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    price_basis: Mapped[str | None] = mapped_column(String(500))
+    prices_updated_at = mapped_column(UTCDateTime)
+
+    @property
+    def published_prices(self) -> PublishedPrices:
+        return PublishedPrices(
+            None if self.connection_fee is None else float(self.connection_fee),
+            None if self.price_per_metre is None else float(self.price_per_metre),
+            self.price_basis or None,
+        )
 
     @property
     def queue_name(self) -> str:

@@ -4,12 +4,14 @@ One working day is the office hours of one working day (default 09:00-12:00 and 
 seven hours), so half a working day is half of that. Working days follow the official calendar
 (statutory holidays off, adjusted weekend working days on) as published in ``chinesecalendar``,
 with administrator overrides for any date taking precedence. A year the library does not know
-falls back to Monday-Friday and every date in it is *provisional* until an override covers it.
+falls back to Monday-Friday less its statutory holidays (``jointdesk.policy.statutory``), and
+every date in it is *provisional* until an override covers it or the year is confirmed.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,8 +20,23 @@ from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
+from jointdesk.policy.statutory import AMENDED_FROM, statutory_holidays
+
 _HOURS_RE = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
 MAX_SCAN_DAYS = 3700  # ten years: no real limit goes that far; guards against a calendar of no days
+MAX_WORKING_DAYS = 1000  # about four years of working days: far beyond any limit of the policy
+FIRST_YEAR, LAST_YEAR = 2000, 2100  # the years the calendar answers for (lunar data ends in 2100)
+
+
+def check_days(days: float) -> float:
+    """A number of working days the calendar can count: finite, 0 to MAX_WORKING_DAYS."""
+    if not math.isfinite(days):
+        raise ValueError("days must be a finite number")
+    if days < 0:
+        raise ValueError("days must not be negative")
+    if days > MAX_WORKING_DAYS:
+        raise ValueError(f"days must be at most {MAX_WORKING_DAYS}")
+    return days
 
 
 @dataclass(frozen=True)
@@ -65,6 +82,13 @@ def _library_knows_year(year: int) -> bool:
     return True
 
 
+def provisional_holiday(day: date) -> str | None:
+    """The statutory holiday on this date of a year the library does not know, else None."""
+    if library_knows(day) or day.year < AMENDED_FROM:
+        return None
+    return statutory_holidays(day.year).get(day)
+
+
 @dataclass
 class WorkingCalendar:
     tz: ZoneInfo
@@ -94,10 +118,11 @@ class WorkingCalendar:
         try:
             return bool(chinese_calendar.is_workday(day))
         except NotImplementedError:
-            return day.weekday() < 5
+            return day.weekday() < 5 and provisional_holiday(day) is None
 
     def is_provisional(self, day: date) -> bool:
-        """True where the answer is a weekends-only guess: the library does not know the year,
+        """True where the answer is a guess (weekends and statutory holidays, without the days in
+        lieu and adjusted weekends of the year's notice): the library does not know the year,
         no override covers the date, and no administrator has confirmed the year's schedule."""
         return (
             day not in self.overrides
@@ -127,8 +152,7 @@ class WorkingCalendar:
 
     def add(self, start: datetime, days: float) -> datetime:
         """The moment ``days`` working days after ``start`` (UTC). Starts at the next opening."""
-        if days < 0:
-            raise ValueError("days must not be negative")
+        check_days(days)
         return self.add_seconds(start, round(days * self.hours.day_seconds))
 
     def add_seconds(self, start: datetime, seconds: int) -> datetime:

@@ -3,26 +3,37 @@
 - Resident identity number: GB 11643-1999, 17 digits and an ISO 7064 MOD 11-2 check character.
 - Unified social credit code: GB 32100-2015, 18 characters with a MOD 31 check character.
 - Mainland mobile number: 11 digits starting with 1[3-9].
+
+Input is normalised first (Unicode NFKC: full-width ``４１０１`` becomes ``4101``), then only
+ASCII digits count: a regex ``\\d`` would also take Arabic-Indic and other Unicode digits, which
+``int()`` reads, so a number written with them would pass its checksum and be stored as sent.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
-_ID_RE = re.compile(r"^[1-9]\d{16}[\dX]$")
+_ID_RE = re.compile(r"[1-9][0-9]{16}[0-9X]")
 
 _USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
-_USCC_RE = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}$")
+_USCC_RE = re.compile(r"[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}")
 
-_MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
+_MOBILE_RE = re.compile(r"1[3-9][0-9]{9}")
 
 
 def normalize_id(value: str) -> str:
-    return value.strip().upper()
+    """NFKC (full-width digits and letters become ASCII), trimmed, upper case."""
+    return unicodedata.normalize("NFKC", value).strip().upper()
+
+
+def normalize_phone(value: str) -> str:
+    """NFKC (full-width digits become ASCII), trimmed."""
+    return unicodedata.normalize("NFKC", value).strip()
 
 
 def resident_id_check_char(first17: str) -> str:
@@ -33,7 +44,7 @@ def resident_id_check_char(first17: str) -> str:
 def is_valid_resident_id(value: str, today: date | None = None) -> bool:
     """18-digit resident identity number with a real birth date and a correct check char."""
     value = normalize_id(value)
-    if not _ID_RE.match(value):
+    if not _ID_RE.fullmatch(value):
         return False
     try:
         born = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
@@ -52,13 +63,13 @@ def uscc_check_char(first17: str) -> str:
 def is_valid_uscc(value: str) -> bool:
     """18-character unified social credit code with a correct check character."""
     value = normalize_id(value)
-    if not _USCC_RE.match(value):
+    if not _USCC_RE.fullmatch(value):
         return False
     return uscc_check_char(value[:17]) == value[17]
 
 
 def is_valid_mobile(value: str) -> bool:
-    return bool(_MOBILE_RE.match(value.strip()))
+    return bool(_MOBILE_RE.fullmatch(normalize_phone(value)))
 
 
 def mask_phone(value: str | None) -> str:

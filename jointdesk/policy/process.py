@@ -190,13 +190,21 @@ def within_planning_exemption(length_m: float | None) -> bool:
     return length_m is not None and length_m <= PLANNING_EXEMPT_MAX_M
 
 
-def permit_plan(facts: ProjectFacts) -> dict[str, str]:
-    """Which administrative permits a ticket's external works need: kind → required/exempt.
+# "将水气报装工程涉及规划、道路挖掘（占用）、砍伐树木、占用绿地等行政审批的，由供水、燃气经营企业
+# 负责申办，办理部门并联审批、容缺受理，3个工作日内办结": the rule names water and gas works only
+PERMIT_SERVICES = frozenset({"water", "gas"})
+
+
+def permit_plan(facts: ProjectFacts, service: str) -> dict[str, str]:
+    """Which administrative permits the external works of one service's ticket need, filed by
+    the provider and approved in parallel within 3 working days: kind → required/exempt.
 
     Also ``commitment_filing: filed`` where a low-risk simple project of 150 m or less replaces
     all permits with a notification-and-commitment filing. No external works: no permits.
+    Electricity and heat: none planned, since the policy's permit rule names 水气报装工程 and
+    供水、燃气经营企业 only; it makes no provider file their permits and sets them no limit.
     """
-    if not facts.external_works:
+    if not facts.external_works or service not in PERMIT_SERVICES:
         return {}
     short = within_planning_exemption(facts.pipeline_length_m)
     if facts.low_risk and short:
@@ -241,32 +249,75 @@ FEE_ZERO_SUPPORTING_PAID = "supporting_fee_paid"  # 已缴专项配套费的新�
 FEE_PUBLISHED_PRICE = "published_price"  # 按专营单位公示的价格和收费依据
 INVESTMENT_ZERO_LOW_RISK = "low_risk_zero_investment"  # 低风险项目建筑边界外零投资
 INVESTMENT_PUBLISHED_PRICE = "published_price"
+INVESTMENT_NO_EXTERNAL_WORKS = "no_external_works"  # nothing is built outside the boundary
+
+# published prices a provider may enter: bounds that catch typing errors, not policy limits
+MAX_CONNECTION_FEE = 10_000_000.0  # yuan for one connection
+MAX_PRICE_PER_METRE = 100_000.0  # yuan per metre of line outside the building boundary
+MAX_BASIS_CHARS = 500
+
+
+@dataclass(frozen=True)
+class PublishedPrices:
+    """What a provider publishes (公示收费标准、收费依据): a price per connection, a price per
+    metre of external line works outside the building boundary, and the charging basis.
+    None: not published here."""
+
+    connection_fee: float | None = None
+    price_per_metre: float | None = None
+    basis: str | None = None
+
+
+NO_PRICES = PublishedPrices()
 
 
 @dataclass(frozen=True)
 class Fee:
-    amount: float | None  # None: charged at the provider's published price
+    amount: float | None  # None: at the provider's published price, not entered here
     basis: str
+    charging_basis: str | None = None  # the provider's published 收费依据, when priced by it
+    price_per_metre: float | None = None  # the unit price a works amount was computed from
 
 
-def connection_fee(facts: ProjectFacts) -> Fee:
+def connection_fee(facts: ProjectFacts, prices: PublishedPrices = NO_PRICES) -> Fee:
+    """零收费 where the special supporting fee was paid; else the provider's published price."""
     if facts.supporting_fee_paid:
         return Fee(0.0, FEE_ZERO_SUPPORTING_PAID)
-    return Fee(None, FEE_PUBLISHED_PRICE)
+    return Fee(prices.connection_fee, FEE_PUBLISHED_PRICE, prices.basis)
 
 
 ZERO_INVESTMENT_SERVICES = frozenset({"water", "gas"})  # "建筑边界外用水用气零投资"
 
 
-def outside_boundary_investment(facts: ProjectFacts, service: str) -> Fee:
+def outside_boundary_investment(
+    facts: ProjectFacts, service: str, prices: PublishedPrices = NO_PRICES
+) -> Fee:
     """Water and gas works outside the building boundary of a low-risk simple project are
-    built by the provider at no cost to the applicant; otherwise the published price."""
+    built by the provider at no cost to the applicant; without external line works nothing is
+    built outside the boundary; otherwise the published price per metre times the length."""
     if facts.low_risk and service in ZERO_INVESTMENT_SERVICES:
         return Fee(0.0, INVESTMENT_ZERO_LOW_RISK)
-    return Fee(None, INVESTMENT_PUBLISHED_PRICE)
+    if not facts.external_works:
+        return Fee(0.0, INVESTMENT_NO_EXTERNAL_WORKS)
+    per_metre = prices.price_per_metre
+    if per_metre is None or facts.pipeline_length_m is None:
+        return Fee(None, INVESTMENT_PUBLISHED_PRICE, prices.basis, per_metre)
+    amount = round(per_metre * facts.pipeline_length_m, 2)
+    return Fee(amount, INVESTMENT_PUBLISHED_PRICE, prices.basis, per_metre)
 
 
 # --- 四零服务 -------------------------------------------------------------------------------
+
+
+def zero_approvals(facts: ProjectFacts, service: str) -> bool:
+    """No approvals: no external works, or water/gas works whose plan requires no permit.
+    Electricity and heat works are outside the policy's permit rule, so nothing says they
+    need none (零审批 is promised for 供水、供气、排水 only)."""
+    if not facts.external_works:
+        return True
+    if service not in PERMIT_SERVICES:
+        return False
+    return not any(s == PERMIT_REQUIRED for s in permit_plan(facts, service).values())
 
 
 @dataclass(frozen=True)
@@ -288,13 +339,15 @@ def four_zero(facts: ProjectFacts, services: Iterable[str]) -> FourZero:
     projects: zero materials (pushed by the approval system), zero trips, zero approvals
     (150 m or less), zero investment outside the building boundary."""
     services = list(services)
-    plan = permit_plan(facts)
     return FourZero(
         zero_materials=facts.channel == "approval_system",
         zero_trips=applicant_trips(facts.channel) == 0,
-        zero_approvals=not any(s == PERMIT_REQUIRED for s in plan.values()),
+        zero_approvals=all(zero_approvals(facts, s) for s in services),
         zero_investment=bool(services)
-        and all(outside_boundary_investment(facts, s).amount == 0 for s in services),
+        and all(
+            outside_boundary_investment(facts, s).basis == INVESTMENT_ZERO_LOW_RISK
+            for s in services
+        ),
     )
 
 
