@@ -42,6 +42,14 @@ def can_read_queue(user: User, provider_id: int) -> bool:
     )
 
 
+# who may see every suspension of every provider (read-only): the supervisors of the window
+SUSPENSION_REVIEWERS = ("supervisor", "admin")
+
+
+def can_review_suspensions(user: User) -> bool:
+    return user.role in SUSPENSION_REVIEWERS
+
+
 def sees_whole_phone(user: User) -> bool:
     """The people who call the applicant: the clerk and the providers' staff."""
     return user.role in ("clerk", "staff")

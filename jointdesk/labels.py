@@ -73,6 +73,8 @@ EVENT_LABELS = {
     "office_hours_changed": _l("Office hours changed"),
     "push_conflict": _l("Approval-system push with conflicting data refused"),
     "query_code_reissued": _l("New query code issued"),
+    "permit_at_risk": _l("Permit approval time at risk"),
+    "permit_overdue": _l("Permit approval time passed"),
 }
 PERMIT_LABELS = {
     "planning": _l("Planning permit"),
@@ -80,6 +82,12 @@ PERMIT_LABELS = {
     "tree_felling": _l("Tree felling / moving permit"),
     "green_space": _l("Green space occupation permit"),
     "commitment_filing": _l("Notification-and-commitment filing"),
+}
+SUSPENSION_REASON_LABELS = {
+    "applicant_waiting": _l("Waiting for the applicant"),
+    "applicant_construction": _l("The applicant's own construction"),
+    "force_majeure": _l("Weather or force majeure"),
+    "other": _l("Other (say why)"),
 }
 PERMIT_STATUS_LABELS = {
     "required": _l("Required"),

@@ -31,6 +31,7 @@ from jointdesk.policy.process import (
     PERMIT_KINDS,
     PERMIT_STATUSES,
     SERVICES,
+    SUSPENSION_REASONS,
     TICKET_STATUSES,
 )
 from jointdesk.seed import load_districts
@@ -298,14 +299,20 @@ _ACTION = {
         "reason": text(
             MAX_REASON,
             filled=False,
-            description="required for return, suspend and material_waive (why the material is "
-            "not needed; the waiver records who gave it)",
+            description="required for return and material_waive (why the material is not "
+            "needed; the waiver records who gave it), and for suspend with reason_code other",
         ),
         "note": text(
             MAX_NOTE,
             filled=False,
             description="required for contact: what was agreed with the applicant",
         ),
+        "reason_code": {
+            "enum": list(SUSPENSION_REASONS),
+            "description": "for suspend (required): waiting for the applicant, the applicant's "
+            "own construction, weather or force majeure, or other (then say why in reason)",
+            "x-errors": {"enum": "reason_code"},
+        },
         "representative": text(
             MAX_USERNAME,
             filled=False,
@@ -332,10 +339,22 @@ _ACTION = {
         },
     },
     "allOf": [
-        _action_needs(
-            ["return", "suspend", "material_waive"], "reason", {"pattern": FILLED}, "reason"
-        ),
+        _action_needs(["return", "material_waive"], "reason", {"pattern": FILLED}, "reason"),
         _action_needs(["contact"], "note", {"pattern": FILLED}, "note"),
+        _action_needs(["suspend"], "reason_code", {}, "reason_code"),
+        _when(
+            {
+                "required": ["action", "reason_code"],
+                "properties": {"action": {"const": "suspend"}, "reason_code": {"const": "other"}},
+            },
+            {
+                "required": ["reason"],
+                "properties": {
+                    "reason": {"pattern": FILLED, "x-errors": {"pattern": "suspend_reason"}}
+                },
+                "x-errors": {"required": "suspend_reason"},
+            },
+        ),
         _action_needs(["assign"], "representative", {"pattern": FILLED}, "representative"),
         _action_needs(["permit_file", "permit_grant"], "permit", {}, "permit"),
         _action_needs(["material_received", "material_waive"], "material", {}, "material"),
@@ -407,6 +426,10 @@ SCHEMAS: dict[str, dict] = {
             },
             "completed_at": _TIME,
             "working_days": {"type": ["number", "null"], "description": "used so far or in all"},
+            "light": {
+                "enum": [*LIGHTS, None],
+                "description": "this step against its own limit; null before it starts",
+            },
         },
     },
     "Permit": {
@@ -419,12 +442,30 @@ SCHEMAS: dict[str, dict] = {
             "due_at": _TIME,
             "due_provisional": {"type": "boolean"},
             "granted_at": _TIME,
+            "working_days": {
+                "type": ["number", "null"],
+                "description": "the approval departments' working time from filing to grant "
+                "(or so far); null before filing",
+            },
+            "light": {
+                "enum": [*LIGHTS, None],
+                "description": "against its 3 working days; null when not on a clock",
+            },
         },
     },
     "Fee": _FEE,
     "Light": {
         "type": "object",
-        "properties": {k: {"enum": list(LIGHTS)} for k in ("step", "total", "overall")},
+        "description": "each light judges its own limit; overall is the worst of them all",
+        "properties": {
+            **{k: {"enum": list(LIGHTS)} for k in ("step", "total", "overall")},
+            "steps": {"type": "array", "items": {"enum": [*LIGHTS, None]}},
+            "permits": {
+                "type": "object",
+                "description": "permit kind → its light on the approval departments' clock",
+                "additionalProperties": {"enum": list(LIGHTS)},
+            },
+        },
     },
     "Ticket": {
         "type": "object",
@@ -465,6 +506,7 @@ SCHEMAS: dict[str, dict] = {
             "version": {"type": "integer", "description": "send back to act only on this version"},
             "return_reason": {"type": ["string", "null"]},
             "suspend_reason": {"type": ["string", "null"]},
+            "suspend_reason_code": {"enum": [*SUSPENSION_REASONS, None]},
             "allowed_actions": {"type": "array", "items": {"enum": list(ACTIONS)}},
         },
     },
@@ -504,7 +546,9 @@ SCHEMAS: dict[str, dict] = {
             "indicators": {
                 "type": "object",
                 "description": "steps, applicant_trips, materials_asked, limits, per-ticket "
-                "working days and permit time, cost_to_applicant, four_zero",
+                "working days, permits (time, light, permits_overdue) and suspensions (count, "
+                "open, working_days, by_reason), permits_overdue and suspensions for the case, "
+                "cost_to_applicant, four_zero",
             },
         },
     },
@@ -643,6 +687,8 @@ _MESSAGES = {
     "action": lambda e: _("Unknown action."),
     "reason": lambda e: _("A reason is required."),
     "note": lambda e: _("Say what was agreed with the applicant."),
+    "reason_code": lambda e: _("Choose the reason for the suspension from the list."),
+    "suspend_reason": lambda e: _("Say in words why the clock stops."),
     "representative": lambda e: _("Choose an active staff member of this provider."),
     "permit": lambda e: _("Unknown permit."),
     "material": lambda e: _("No such material is waiting to be handed over."),

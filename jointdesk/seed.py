@@ -249,8 +249,14 @@ def _demo_cases() -> None:
             db.select(Ticket).where(Ticket.case_id == case.id)
         ).scalars():
             for action in plan:
-                reason = "等待申请人补充房产信息" if action == "suspend" else None
-                perform_action(ticket, action, staff[ticket.provider.code], reason=reason)
+                suspending = action == "suspend"
+                perform_action(
+                    ticket,
+                    action,
+                    staff[ticket.provider.code],
+                    reason="补充房产信息" if suspending else None,
+                    reason_code="applicant_waiting" if suspending else None,
+                )
 
 
 def _open_outbox_ids(case_id: int) -> list[int]:

@@ -37,19 +37,43 @@ def _due(
     return due, calendar.provisional_between(start, due)
 
 
+def permit_on_clock(permit: Permit) -> bool:
+    """A permit the approval departments are working: filed (a commitment filing has no clock)."""
+    return permit.filed_at is not None and permit.kind != rules.COMMITMENT_FILING
+
+
+def provider_stops(ticket: Ticket) -> list[tuple[datetime, datetime | None]]:
+    """The periods when the provider's own clock stands still, overlaps merged, oldest first:
+    its suspensions, and the approval departments' time (a permit filed and not yet granted;
+    "办理部门并联审批……3个工作日内办结" is their limit, counted apart). ``None``: still running."""
+    stops = [(s.started_at, s.ended_at) for s in ticket.suspensions]
+    stops += [(p.filed_at, p.granted_at) for p in ticket.permits if permit_on_clock(p)]
+    merged: list[tuple[datetime, datetime | None]] = []
+    for start, end in sorted(stops, key=lambda stop: stop[0]):
+        if merged and (merged[-1][1] is None or start <= merged[-1][1]):
+            last_start, last_end = merged[-1]
+            merged[-1] = (last_start, None if None in (last_end, end) else max(last_end, end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
 def _measure_suspensions(ticket: Ticket, calendar: WorkingCalendar) -> None:
-    """Working time lost to finished suspensions, measured on the calendar in force."""
-    total = 0
-    by_step: dict[int | None, int] = {}
-    for stop in ticket.suspensions:
-        if stop.ended_at is None:
-            continue
-        lost = calendar.working_seconds(stop.started_at, stop.ended_at)
-        total += lost
-        by_step[stop.step_seq] = by_step.get(stop.step_seq, 0) + lost
-    ticket.suspended_seconds = total
+    """Working time the provider's clock stood still in finished stops (suspensions and
+    permits pending), measured on the calendar in force, for the ticket and for each step."""
+    finished = [(s, e) for s, e in provider_stops(ticket) if e is not None]
+
+    def lost(start: datetime, end: datetime | None) -> int:
+        total = 0
+        for s, e in finished:
+            lo, hi = max(start, s), e if end is None else min(end, e)
+            if lo < hi:
+                total += calendar.working_seconds(lo, hi)
+        return total
+
+    ticket.suspended_seconds = lost(ticket.created_at, None)
     for step in ticket.steps:
-        step.suspended_seconds = by_step.get(step.seq, 0)
+        step.suspended_seconds = lost(step.started_at, step.completed_at) if step.started_at else 0
 
 
 def refresh_due_times(ticket: Ticket, calendar: WorkingCalendar | None = None) -> None:
@@ -73,7 +97,7 @@ def refresh_due_times(ticket: Ticket, calendar: WorkingCalendar | None = None) -
         )
     ticket.step_due_at = step.due_at if step is not None else None
     for permit in ticket.permits:
-        if permit.filed_at is not None and permit.kind != rules.COMMITMENT_FILING:
+        if permit_on_clock(permit):
             permit.due_at, permit.due_provisional = _due(
                 calendar, permit.filed_at, limit_seconds(calendar, rules.PERMIT_LIMIT_DAYS), 0
             )
@@ -104,12 +128,16 @@ def advance_step(ticket: Ticket, now: datetime) -> None:
     refresh_due_times(ticket)
 
 
-def suspend(ticket: Ticket, now: datetime, reason: str = "") -> None:
-    """Stops the clock (waiting for the applicant, external construction)."""
+def suspend(
+    ticket: Ticket, now: datetime, reason: str = "", code: str = rules.SUSPEND_OTHER
+) -> None:
+    """Stops the clock for one of the listed reasons (``rules.SUSPENSION_REASONS``)."""
     ticket.suspended_at = now
     step = ticket.current_step
     ticket.suspensions.append(
-        Suspension(started_at=now, step_seq=step.seq if step else None, reason=reason)
+        Suspension(
+            started_at=now, step_seq=step.seq if step else None, reason=reason, reason_code=code
+        )
     )
 
 
@@ -126,29 +154,78 @@ def resume(ticket: Ticket, now: datetime) -> int:
 
 
 def clock_now(ticket: Ticket, now: datetime) -> datetime:
-    """The moment the clock shows: frozen at the suspension while suspended."""
-    return ticket.suspended_at if ticket.status == rules.SUSPENDED and ticket.suspended_at else now
+    """The moment the provider's clock shows: frozen where it stopped while suspended or while
+    a permit is with the approval departments."""
+    running = next((start for start, end in provider_stops(ticket) if end is None), None)
+    return running if running is not None and running < now else now
 
 
-def lights(ticket: Ticket, now: datetime, calendar: WorkingCalendar) -> dict[str, str]:
-    """Traffic lights of the current step and of the whole ticket."""
+def lights(ticket: Ticket, now: datetime, calendar: WorkingCalendar) -> dict:
+    """Traffic lights, each judging its own limit. ``steps``: one per step (a finished one by
+    the working time it used, the running one by its due time, one not started: None);
+    ``step``: the running step's (a closed ticket: its last step's); ``total``: the provider's
+    whole time, likewise; ``permits``: each filed permit on the approval departments' clock;
+    ``overall``: the worst of them all."""
     limits = rules.time_limits(ticket.case.external_works)
-    if ticket.status in rules.TERMINAL:
-        late = not within_limit(ticket, now, calendar)
-        light = rules.LIGHT_OVERDUE if late else rules.LIGHT_ON_TIME
-        return {"step": light, "total": light, "overall": light}
+    per_step = limit_seconds(calendar, limits.per_step_days)
+    total_limit = limit_seconds(calendar, limits.total_days)
+    closed = ticket.status in rules.TERMINAL
     at = clock_now(ticket, now)
 
-    def one(due: datetime | None, days: float) -> str:
+    def running(due: datetime | None, limit: int) -> str:
         if due is None:
             return rules.LIGHT_ON_TIME
-        return rules.traffic_light(
-            limit_seconds(calendar, days), calendar.working_seconds(at, due), at > due
-        )
+        return rules.traffic_light(limit, calendar.working_seconds(at, due), at > due)
 
-    step = one(ticket.step_due_at, limits.per_step_days)
-    total = one(ticket.due_at, limits.total_days)
-    return {"step": step, "total": total, "overall": rules.worst_light([step, total])}
+    steps: list[str | None] = []
+    for step in ticket.steps:
+        if step.started_at is None:
+            steps.append(None)
+        elif step.completed_at is not None or closed:
+            used = step_working_seconds(ticket, step, now, calendar) or 0
+            steps.append(rules.finished_light(per_step, used))
+        else:
+            steps.append(running(step.due_at, per_step))
+    if closed:
+        used = sum(step_working_seconds(ticket, s, now, calendar) or 0 for s in ticket.steps)
+        total = rules.finished_light(total_limit, used)
+    else:
+        total = running(ticket.due_at, total_limit)
+    started = [light for light in steps if light is not None]
+    current = ticket.current_step
+    step = steps[ticket.steps.index(current)] if current is not None and not closed else None
+    step = step or (started[-1] if started else rules.LIGHT_ON_TIME)
+    permits = permit_lights(ticket, now, calendar)
+    return {
+        "steps": steps,
+        "step": step,
+        "total": total,
+        "permits": permits,
+        "overall": rules.worst_light([*started, total, *permits.values()]),
+    }
+
+
+def provider_light(shown: dict) -> str:
+    """The provider's own light (every step and the total), apart from the permits."""
+    return rules.worst_light([*(x for x in shown["steps"] if x is not None), shown["total"]])
+
+
+def permit_lights(ticket: Ticket, now: datetime, calendar: WorkingCalendar) -> dict[str, str]:
+    """Each filed permit against "3个工作日内办结": a granted one by the working time it took,
+    a pending one by its due time (75% used: at risk)."""
+    limit = limit_seconds(calendar, rules.PERMIT_LIMIT_DAYS)
+    out = {}
+    for permit in ticket.permits:
+        if not permit_on_clock(permit):
+            continue
+        if permit.granted_at is not None:
+            used = calendar.working_seconds(permit.filed_at, permit.granted_at)
+            out[permit.kind] = rules.finished_light(limit, used)
+        elif permit.due_at is not None:
+            out[permit.kind] = rules.traffic_light(
+                limit, calendar.working_seconds(now, permit.due_at), now > permit.due_at
+            )
+    return out
 
 
 def step_working_seconds(
@@ -158,7 +235,7 @@ def step_working_seconds(
     if step.started_at is None:
         return None
     # a returned ticket's open step stopped when it was returned
-    end = step.completed_at or ticket.closed_at or clock_now(ticket, now)
+    end = step.completed_at or min(ticket.closed_at or now, clock_now(ticket, now))
     return max(0, calendar.working_seconds(step.started_at, end) - step.suspended_seconds)
 
 
@@ -174,9 +251,33 @@ def within_limit(ticket: Ticket, now: datetime, calendar: WorkingCalendar) -> bo
 
 
 def permit_working_seconds(permit: Permit, now: datetime, calendar: WorkingCalendar) -> int | None:
-    if permit.filed_at is None or permit.kind == rules.COMMITMENT_FILING:
+    if not permit_on_clock(permit):
         return None
     return calendar.working_seconds(permit.filed_at, permit.granted_at or now)
+
+
+def suspension_indicators(
+    suspensions: list[Suspension], now: datetime, calendar: WorkingCalendar
+) -> dict:
+    """How often and how long the clock was stopped by staff, in all and by reason; a running
+    suspension counts until now."""
+    by_reason: dict[str, dict] = {}
+    total = 0
+    for stop in suspensions:
+        lost = calendar.working_seconds(stop.started_at, stop.ended_at or now)
+        total += lost
+        row = by_reason.setdefault(stop.reason_code, {"count": 0, "seconds": 0})
+        row["count"] += 1
+        row["seconds"] += lost
+    return {
+        "count": len(suspensions),
+        "working_days": days(total, calendar),
+        "open": sum(1 for stop in suspensions if stop.ended_at is None),
+        "by_reason": {
+            code: {"count": row["count"], "working_days": days(row["seconds"], calendar)}
+            for code, row in sorted(by_reason.items())
+        },
+    }
 
 
 def days(seconds: int | None, calendar: WorkingCalendar) -> float | None:
@@ -218,11 +319,14 @@ def case_indicators(case: Case, now: datetime | None = None) -> dict:
     zero = rules.four_zero(facts, [t.service_code for t in case.tickets])
     fees = []
     tickets = []
+    all_suspensions: list[Suspension] = []
     for t in case.tickets:
         per_step = [days(step_working_seconds(t, s, now, calendar), calendar) for s in t.steps]
         total_s = sum(step_working_seconds(t, s, now, calendar) or 0 for s in t.steps)
         permit_s = [permit_working_seconds(p, now, calendar) for p in t.permits]
         permit_s = [x for x in permit_s if x is not None]
+        permit_light = permit_lights(t, now, calendar)
+        all_suspensions += t.suspensions
         connection, investment = ticket_fees(t, facts)
         fees += [connection, investment]
         tickets.append(
@@ -245,6 +349,19 @@ def case_indicators(case: Case, now: datetime | None = None) -> dict:
                     if p.status != rules.PERMIT_EXEMPT and p.kind != rules.COMMITMENT_FILING
                 ),
                 "permit_working_days": days(max(permit_s), calendar) if permit_s else None,
+                "permits": [
+                    {
+                        "kind": p.kind,
+                        "working_days": days(permit_working_seconds(p, now, calendar), calendar),
+                        "light": permit_light[p.kind],
+                    }
+                    for p in t.permits
+                    if p.kind in permit_light
+                ],
+                "permits_overdue": sum(
+                    1 for light in permit_light.values() if light == rules.LIGHT_OVERDUE
+                ),
+                "suspensions": suspension_indicators(list(t.suspensions), now, calendar),
             }
         )
     return {
@@ -257,6 +374,8 @@ def case_indicators(case: Case, now: datetime | None = None) -> dict:
             "permit_days": rules.PERMIT_LIMIT_DAYS,
         },
         "tickets": tickets,
+        "permits_overdue": sum(t["permits_overdue"] for t in tickets),
+        "suspensions": suspension_indicators(all_suspensions, now, calendar),
         "cost_to_applicant": {
             "connection_fee": fee_dict(rules.connection_fee(facts)),
             "known_amount": sum(f.amount for f in fees if f.amount is not None),
@@ -273,19 +392,30 @@ def case_indicators(case: Case, now: datetime | None = None) -> dict:
 
 
 def check_sla(now: datetime | None = None) -> dict[str, int]:
-    """Beat job: marks open tickets at risk or overdue and tells the people who must act.
+    """Beat job: marks open tickets and their filed permits at risk or overdue and tells the
+    people who must act.
 
-    A ticket is announced once per worsening (on time → at risk → overdue), not on every run.
-    A ticket still waiting for its provider's channel (dispatching) counts too: its clock runs.
-    Each ticket is its own transaction; one that staff changed meanwhile waits for the next run.
+    A ticket (by its step and total lights, the provider's clock) and each permit (on the
+    approval departments' clock) is announced once per worsening (on time → at risk →
+    overdue), not on every run. A ticket still waiting for its provider's channel
+    (dispatching) counts too: its clock runs. Each ticket is its own transaction; one that
+    staff changed meanwhile waits for the next run. The marks never move a ticket's version.
     """
     now = now or utcnow()
     calendar = working_calendar()
-    counts = {rules.LIGHT_AT_RISK: 0, rules.LIGHT_OVERDUE: 0, "notified": 0}
+    counts = {
+        rules.LIGHT_AT_RISK: 0,
+        rules.LIGHT_OVERDUE: 0,
+        f"permit_{rules.LIGHT_AT_RISK}": 0,
+        f"permit_{rules.LIGHT_OVERDUE}": 0,
+        "notified": 0,
+    }
     ids = (
         db.session.execute(
             db.select(Ticket.id).where(
-                Ticket.status.in_([rules.DISPATCHING, rules.QUEUED, rules.ACCEPTED])
+                Ticket.status.in_(
+                    [rules.DISPATCHING, rules.QUEUED, rules.ACCEPTED, rules.SUSPENDED]
+                )
             )
         )
         .scalars()
@@ -301,29 +431,30 @@ def check_sla(now: datetime | None = None) -> dict[str, int]:
     send = notifier()
     for ticket_id in ids:
         ticket = db.session.get(Ticket, ticket_id)
-        light = lights(ticket, now, calendar)["overall"]
+        shown = lights(ticket, now, calendar)
+        light = provider_light(shown)
         if light in counts:
             counts[light] += 1
-        previous = ticket.sla_state or rules.LIGHT_ON_TIME
-        if light == previous:
-            continue
-        ticket.sla_state = light
+        # (the thing that changed, its previous mark, its light, the permit or None)
+        marks = [(ticket, ticket.sla_state or rules.LIGHT_ON_TIME, light, None)]
+        for permit in ticket.permits:
+            permit_light = shown["permits"].get(permit.kind)
+            if permit_light is None:
+                continue
+            if f"permit_{permit_light}" in counts:
+                counts[f"permit_{permit_light}"] += 1
+            marks.append((permit, permit.sla_state or rules.LIGHT_ON_TIME, permit_light, permit))
         sent = 0
-        if rules.LIGHTS.index(light) > rules.LIGHTS.index(previous):
-            audit.record(
-                f"sla_{light}",
-                case_id=ticket.case_id,
-                ticket_id=ticket.id,
-                detail={"from": previous},
-            )
-            recipients = [db.session.get(User, uid) for uid in supervisor_ids]
-            if ticket.representative is not None:
-                recipients.insert(0, ticket.representative)
-            with force_locale("zh_CN"):
-                message = _sla_message(ticket, light)
-            for user in recipients:
-                send.send(user, f"sla_{light}", message, ticket)
-                sent += 1
+        changed = False
+        for target, previous, new, permit in marks:
+            if new == previous:
+                continue
+            target.sla_state = new
+            changed = True
+            if rules.LIGHTS.index(new) > rules.LIGHTS.index(previous):
+                sent += _announce(ticket, new, previous, permit, supervisor_ids, send)
+        if not changed:
+            continue
         try:
             db.session.commit()
         except StaleDataError:
@@ -333,14 +464,44 @@ def check_sla(now: datetime | None = None) -> dict[str, int]:
     return counts
 
 
-def _sla_message(ticket: Ticket, light: str) -> str:
-    from jointdesk.labels import service_label
+def _announce(ticket: Ticket, light: str, previous: str, permit, supervisor_ids, send) -> int:
+    """One audit event and one message to each person who must act; returns how many."""
+    kind = f"permit_{light}" if permit is not None else f"sla_{light}"
+    detail = {"from": previous}
+    if permit is not None:
+        detail["permit"] = permit.kind
+    audit.record(kind, case_id=ticket.case_id, ticket_id=ticket.id, detail=detail)
+    recipients = [db.session.get(User, uid) for uid in supervisor_ids]
+    if ticket.representative is not None:
+        recipients.insert(0, ticket.representative)
+    with force_locale("zh_CN"):
+        message = _sla_message(ticket, light, permit)
+    for user in recipients:
+        send.send(user, kind, message, ticket)
+    return len(recipients)
+
+
+def _sla_message(ticket: Ticket, light: str, permit=None) -> str:
+    from jointdesk.labels import PERMIT_LABELS, service_label
 
     params = {
         "reference": ticket.case.reference,
         "service": str(service_label(ticket.service_code)),
         "provider": ticket.provider.name,
     }
+    if permit is not None:
+        params["permit"] = str(PERMIT_LABELS.get(permit.kind, permit.kind))
+        if light == rules.LIGHT_OVERDUE:
+            return _(
+                "Case %(reference)s, %(service)s (%(provider)s): %(permit)s is past the approval "
+                "departments' 3 working days.",
+                **params,
+            )
+        return _(
+            "Case %(reference)s, %(service)s (%(provider)s): 75%% of the approval departments' "
+            "3 working days for %(permit)s is used.",
+            **params,
+        )
     if light == rules.LIGHT_OVERDUE:
         return _("Case %(reference)s, %(service)s (%(provider)s): past its time limit.", **params)
     return _(

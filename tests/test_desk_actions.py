@@ -47,7 +47,9 @@ def test_action_not_allowed_by_state_is_409(client, users, case):
     "body,field",
     [
         ({"action": "return"}, "reason"),
-        ({"action": "suspend", "reason": "  "}, "reason"),
+        ({"action": "suspend", "reason_code": "other", "reason": "  "}, "reason"),
+        ({"action": "suspend", "reason": "等待申请人"}, "reason_code"),
+        ({"action": "suspend", "reason_code": "rain"}, "reason_code"),
         ({"action": "fly"}, "action"),
         ({}, "action"),
         ({"action": 5}, "action"),
@@ -69,12 +71,14 @@ def test_bad_action_requests_get_422_and_change_nothing(client, db, users, case,
 def test_return_suspend_resume_assign(client, users, case):
     gas = ticket_of(case, "gas")["id"]
     h = users["gas"][1]
-    assert (
-        act(client, h, gas, action="suspend", reason="等待申请人补充资料").get_json()["status"]
-        == "suspended"
-    )
+    assert act(client, h, gas, action="accept").get_json()["status"] == "accepted"
+    suspended = act(
+        client, h, gas, action="suspend", reason_code="applicant_waiting", reason="补充资料"
+    ).get_json()
+    assert suspended["status"] == "suspended"
+    assert suspended["suspend_reason_code"] == "applicant_waiting"
     assert act(client, h, gas, action="accept").status_code == 409
-    assert act(client, h, gas, action="resume").get_json()["status"] == "queued"
+    assert act(client, h, gas, action="resume").get_json()["status"] == "accepted"
     res = act(client, h, gas, action="assign", representative="gas1")
     assert res.get_json()["representative"]["username"] == "gas1"
     res = act(client, h, gas, action="return", reason="不在供气区域内")

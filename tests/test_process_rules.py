@@ -71,7 +71,6 @@ def test_allowed_actions_lists_exactly_what_next_status_accepts():
     assert allowed_actions("queued", TWO) == [
         "accept",
         "return",
-        "suspend",
         "assign",
         "permit_file",
         "permit_grant",

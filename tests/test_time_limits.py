@@ -87,7 +87,7 @@ def test_suspension_stops_the_clock_and_resume_pushes_the_due_times_out(
     clock.set(at(2026, 11, 26, 10, 0))
     act(client, h, t["id"], action="accept")  # step 2 due 14:30
     clock.set(at(2026, 11, 26, 11, 0))
-    act(client, h, t["id"], action="suspend", reason="等待申请人确认表位")
+    act(client, h, t["id"], action="suspend", reason_code="applicant_waiting", reason="确认表位")
     clock.set(at(2026, 11, 30, 11, 0))  # days later: the clock stood still
     overdue = client.get("/api/v1/providers/zz-water/tickets?overdue=true", headers=h).get_json()
     assert overdue["total"] == 0
@@ -380,8 +380,9 @@ def test_time_lost_across_a_provisional_new_year_is_measured_again_once_it_is_kn
 
     t = only_ticket(water_case(at(2026, 12, 30, 9, 0)))
     h = users["water"][1]
+    act(client, h, t["id"], action="accept")  # suspension only after acceptance
     clock.set(at(2026, 12, 30, 10, 0))
-    act(client, h, t["id"], action="suspend", reason="等待外部施工")
+    act(client, h, t["id"], action="suspend", reason_code="applicant_construction")
     clock.set(at(2027, 1, 5, 10, 0))
     guessed = act(client, h, t["id"], action="resume").get_json()
     # lost with 4 Jan 2027 guessed a working day: 30th 6h + 31st 7h + 4th 7h + 5th 1h

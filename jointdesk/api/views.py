@@ -292,6 +292,7 @@ def ticket_action(ticket_id: int):
             permit=data.get("permit"),
             material=data.get("material"),
             note=data.get("note"),
+            reason_code=data.get("reason_code"),
         )
     except ActionRefused as exc:
         raise ApiError(exc.status, exc.code, exc.message, exc.fields) from exc

@@ -33,6 +33,7 @@ def load_case(reference: str) -> Case | None:
         .options(
             selectinload(Case.tickets).selectinload(Ticket.steps),
             selectinload(Case.tickets).selectinload(Ticket.permits),
+            selectinload(Case.tickets).selectinload(Ticket.suspensions),
             selectinload(Case.tickets).selectinload(Ticket.provider),
             selectinload(Case.tickets).selectinload(Ticket.representative),
             selectinload(Case.materials),
@@ -51,6 +52,7 @@ def ticket_dict(
     """One ticket as ``view`` (see ``access.ticket_view``) allows."""
     now = now or utcnow()
     calendar = calendar or working_calendar()
+    light = sla.lights(ticket, now, calendar)
     steps = [
         {
             "name": s.name,
@@ -59,8 +61,9 @@ def ticket_dict(
             "due_provisional": s.due_provisional,
             "completed_at": iso(s.completed_at),
             "working_days": sla.days(sla.step_working_seconds(ticket, s, now, calendar), calendar),
+            "light": step_light,
         }
-        for s in ticket.steps
+        for s, step_light in zip(ticket.steps, light["steps"], strict=True)
     ]
     permits = [
         {
@@ -70,6 +73,8 @@ def ticket_dict(
             "due_at": iso(p.due_at),
             "due_provisional": p.due_provisional,
             "granted_at": iso(p.granted_at),
+            "working_days": sla.days(sla.permit_working_seconds(p, now, calendar), calendar),
+            "light": light["permits"].get(p.kind),
         }
         for p in ticket.permits
     ]
@@ -88,7 +93,7 @@ def ticket_dict(
             "connection": sla.fee_dict(connection),
             "outside_boundary_investment": sla.fee_dict(investment),
         },
-        "light": sla.lights(ticket, now, calendar),
+        "light": light,
         "representative": ({"name": rep.label} if rep and view != PROGRESS else None),
         "first_contact_at": iso(ticket.first_contact_at),
         "contacts": ticket.contacts or 0,
@@ -106,6 +111,9 @@ def ticket_dict(
                 "version": ticket.version,
                 "return_reason": ticket.return_reason,
                 "suspend_reason": ticket.suspend_reason,
+                "suspend_reason_code": next(
+                    (s.reason_code for s in ticket.suspensions if s.ended_at is None), None
+                ),
                 "allowed_actions": allowed_actions(ticket.status, [s.name for s in ticket.steps]),
             }
         )

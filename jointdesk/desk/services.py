@@ -6,18 +6,19 @@ from datetime import datetime
 
 from flask_babel import gettext as _
 from sqlalchemy import case as sql_case
-from sqlalchemy import or_, update
+from sqlalchemy import func, literal, or_, update
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from jointdesk import audit, sla
 from jointdesk.extensions import db
-from jointdesk.models import Case, Ticket, User
-from jointdesk.models.types import utcnow
+from jointdesk.models import Case, Permit, Provider, Suspension, Ticket, User
+from jointdesk.models.types import UTCDateTime, utcnow
 from jointdesk.policy.process import (
     ACTIONS,
     ACTIONS_NEEDING_NOTE,
     ACTIONS_NEEDING_REASON,
+    COMMITMENT_FILING,
     DISPATCHING,
     MATERIALS_OUTSTANDING,
     NO_FIRST_CONTACT,
@@ -25,13 +26,16 @@ from jointdesk.policy.process import (
     OPEN,
     RETURNED,
     SUSPENDED,
+    SUSPENSION_REASONS,
     ActionNotAllowed,
     connect_blocker,
     next_permit_status,
     next_status,
     permits_pending,
+    suspension_text_required,
 )
 from jointdesk.schemas import MAX_NOTE, MAX_REASON
+from jointdesk.workingtime import working_calendar
 
 
 class ActionRefused(Exception):
@@ -53,6 +57,7 @@ def perform_action(
     permit: str | None = None,
     material: str | None = None,
     note: str | None = None,
+    reason_code: str | None = None,
 ) -> Ticket:
     """Applies one action, atomically: two people acting at once, exactly one wins."""
     if action not in ACTIONS:
@@ -84,13 +89,17 @@ def perform_action(
             _("Say what was agreed with the applicant."),
             {"note": _("Say what was agreed with the applicant.")},
         )
+    if action == "suspend":
+        _check_suspension_reason(reason_code, reason)
     if expected_version is not None and expected_version != ticket.version:
         raise _conflict()
     # No autoflush until the commit: a lazy load half-way would flush the ticket's UPDATE early,
     # and a concurrent winner's version would then raise outside the conflict handling (a 500).
     try:
         with db.session.no_autoflush:
-            detail = _apply(ticket, action, actor, reason, representative, permit, material, note)
+            detail = _apply(
+                ticket, action, actor, reason, representative, permit, material, note, reason_code
+            )
             ticket.version = ticket.version + 1  # an UPDATE checking the old version: one winner
             audit.record(
                 action, actor=actor, case_id=ticket.case_id, ticket_id=ticket.id, detail=detail
@@ -111,6 +120,7 @@ def _apply(
     permit: str | None,
     material: str | None,
     note: str = "",
+    reason_code: str | None = None,
 ) -> dict:
     """Changes the ticket (and its steps, permits, materials) for one action; returns the
     event's detail. Raises ActionRefused before changing anything the rules refuse."""
@@ -150,8 +160,9 @@ def _apply(
         ticket.step_due_at = None
     elif action == "suspend":
         ticket.suspended_from = ticket.status
-        ticket.suspend_reason = reason
-        sla.suspend(ticket, now, reason)
+        ticket.suspend_reason = reason or None
+        sla.suspend(ticket, now, reason, reason_code)
+        detail["reason_code"] = reason_code
     elif action == "resume":
         ticket.suspended_from = None
         ticket.suspend_reason = None
@@ -163,7 +174,8 @@ def _apply(
             target.filed_at = now
             sla.refresh_due_times(ticket)
         else:
-            target.granted_at = now
+            target.granted_at = now  # the approval departments' time ends: due times move
+            sla.refresh_due_times(ticket)
         detail["permit"] = target.kind
     elif action == "material_received":
         item = _missing_material(ticket, material)
@@ -236,6 +248,16 @@ def set_default_representative(user: User, actor: User | str = "cli") -> None:
     audit.record("default_representative", actor=actor, detail={"representative": user.username})
 
 
+def _check_suspension_reason(code: str | None, text: str) -> None:
+    """A suspension needs one of the listed reasons; "other" needs it said in words."""
+    if code not in SUSPENSION_REASONS:
+        message = _("Choose the reason for the suspension from the list.")
+        raise ActionRefused(422, "invalid", message, {"reason_code": message})
+    if suspension_text_required(code) and not text:
+        message = _("Say in words why the clock stops.")
+        raise ActionRefused(422, "invalid", message, {"reason": message})
+
+
 def _conflict() -> ActionRefused:
     return ActionRefused(
         409, "conflict", _("Someone else changed this ticket just now; reload it and try again.")
@@ -303,14 +325,29 @@ def queue_query(provider_id: int, *, status: str | None = None, overdue: bool | 
             selectinload(Ticket.case).selectinload(Case.district),
             selectinload(Ticket.steps),
             selectinload(Ticket.permits),
+            selectinload(Ticket.suspensions),
             selectinload(Ticket.representative),
             selectinload(Ticket.provider),
         )
     )
     if status:
         query = query.where(Ticket.status == status)
-    # a suspended ticket's clock stands still at its suspension
-    clock = sql_case((Ticket.status == SUSPENDED, Ticket.suspended_at), else_=now)
+    # the provider's clock stands still at a suspension or while a permit is pending
+    pending_since = (
+        db.select(func.min(Permit.filed_at))
+        .where(
+            Permit.ticket_id == Ticket.id,
+            Permit.filed_at.is_not(None),
+            Permit.granted_at.is_(None),
+            Permit.kind != COMMITMENT_FILING,
+        )
+        .scalar_subquery()
+    )
+    stop = func.coalesce(pending_since, literal(now, UTCDateTime))
+    clock = sql_case(
+        ((Ticket.status == SUSPENDED) & (Ticket.suspended_at < stop), Ticket.suspended_at),
+        else_=stop,
+    )
     overdue_clause = Ticket.status.in_(OPEN) & or_(
         Ticket.due_at < clock, Ticket.step_due_at < clock
     )
@@ -329,3 +366,28 @@ def is_overdue(ticket: Ticket, now: datetime | None = None) -> bool:
         return False
     at = sla.clock_now(ticket, now or utcnow())
     return any(d is not None and d < at for d in (ticket.due_at, ticket.step_due_at))
+
+
+def suspensions_query(*, provider: str | None = None, reason: str | None = None):
+    """Every suspension, running ones first, then the newest; by provider code and reason."""
+    query = (
+        db.select(Suspension)
+        .join(Ticket, Suspension.ticket_id == Ticket.id)
+        .join(Provider, Ticket.provider_id == Provider.id)
+        .options(
+            selectinload(Suspension.ticket).selectinload(Ticket.case),
+            selectinload(Suspension.ticket).selectinload(Ticket.provider),
+        )
+    )
+    if provider:
+        query = query.where(Provider.code == provider)
+    if reason:
+        query = query.where(Suspension.reason_code == reason)
+    running = sql_case((Suspension.ended_at.is_(None), 0), else_=1)
+    return query.order_by(running, Suspension.started_at.desc(), Suspension.id.desc())
+
+
+def suspension_days(stop: Suspension) -> float | None:
+    """Working days one suspension has stopped the clock (a running one: until now)."""
+    calendar = working_calendar()
+    return sla.days(calendar.working_seconds(stop.started_at, stop.ended_at or utcnow()), calendar)

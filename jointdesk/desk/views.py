@@ -10,13 +10,24 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, IntegerField, SelectField, StringField
 from wtforms.validators import Optional
 
-from jointdesk.access import can_act_on_ticket, can_read_queue
+from jointdesk.access import (
+    SUSPENSION_REVIEWERS,
+    can_act_on_ticket,
+    can_read_queue,
+    can_review_suspensions,
+)
 from jointdesk.auth import roles_required
 from jointdesk.cases.services import ticket_dict
-from jointdesk.desk.services import ActionRefused, perform_action, queue_query
+from jointdesk.desk.services import (
+    ActionRefused,
+    perform_action,
+    queue_query,
+    suspension_days,
+    suspensions_query,
+)
 from jointdesk.extensions import db
 from jointdesk.models import Provider, Ticket, User
-from jointdesk.policy.process import ACTIONS, TICKET_STATUSES
+from jointdesk.policy.process import ACTIONS, SUSPENSION_REASONS, TICKET_STATUSES
 
 bp = Blueprint("desk", __name__, url_prefix="/desk")
 PER_PAGE = 25
@@ -26,6 +37,7 @@ class ActionForm(FlaskForm):
     action = HiddenField()
     version = IntegerField(validators=[Optional()])
     reason = StringField(_l("Reason"))
+    reason_code = SelectField(_l("Reason for the suspension"), validate_choice=False)
     representative = SelectField(_l("Representative"), validate_choice=False)
     permit = HiddenField()
     material = HiddenField()
@@ -118,6 +130,7 @@ def act(ticket_id: int):
             permit=form.permit.data or None,
             material=form.material.data or None,
             note=form.note.data,
+            reason_code=form.reason_code.data or None,
         )
     except ActionRefused as exc:
         flash(exc.message, "error")
@@ -126,3 +139,35 @@ def act(ticket_id: int):
     else:
         flash(_("Done."), "success")
     return redirect(url_for("desk.ticket", ticket_id=ticket_id))
+
+
+@bp.route("/suspensions")
+@roles_required(*SUSPENSION_REVIEWERS)
+def suspensions():
+    """Every suspension of every provider, running ones first; read-only, for supervisors."""
+    if not can_review_suspensions(current_user):
+        abort(403)
+    providers = db.session.execute(db.select(Provider).order_by(Provider.code)).scalars().all()
+    provider = request.args.get("provider") or None
+    if provider not in {p.code for p in providers}:
+        provider = None
+    reason = request.args.get("reason") or None
+    if reason not in SUSPENSION_REASONS:
+        reason = None
+    page = min(max(request.args.get("page", 1, type=int) or 1, 1), 100_000)
+    result = db.paginate(
+        suspensions_query(provider=provider, reason=reason),
+        page=page,
+        per_page=PER_PAGE,
+        error_out=False,
+    )
+    rows = [(stop, suspension_days(stop)) for stop in result.items]
+    return render_template(
+        "desk/suspensions.html",
+        rows=rows,
+        pagination=result,
+        providers=providers,
+        provider=provider,
+        reason=reason,
+        reasons=SUSPENSION_REASONS,
+    )

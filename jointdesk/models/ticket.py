@@ -95,6 +95,8 @@ class Permit(db.Model):
     due_at = mapped_column(UTCDateTime, nullable=True)
     due_provisional: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     granted_at = mapped_column(UTCDateTime, nullable=True)
+    # the permit's own light, as the SLA job last announced it (a background write)
+    sla_state: Mapped[str] = mapped_column(String(20), default="on_time", server_default="on_time")
 
     ticket: Mapped[Ticket] = relationship(back_populates="permits")
 
@@ -110,6 +112,8 @@ class Suspension(db.Model):
     step_seq: Mapped[int | None] = mapped_column(Integer)
     started_at = mapped_column(UTCDateTime, nullable=False)
     ended_at = mapped_column(UTCDateTime, nullable=True)
+    # one of policy.process.SUSPENSION_REASONS; ``reason`` holds the words (required for other)
+    reason_code: Mapped[str] = mapped_column(String(30), default="other", server_default="other")
     reason: Mapped[str] = mapped_column(Text, default="")
 
     ticket: Mapped[Ticket] = relationship(back_populates="suspensions")

@@ -37,7 +37,7 @@ ACTIONS = (
     "material_waive",
     "contact",
 )
-ACTIONS_NEEDING_REASON = frozenset({"return", "suspend", "material_waive"})
+ACTIONS_NEEDING_REASON = frozenset({"return", "material_waive"})  # suspend: a reason code
 ACTIONS_NEEDING_NOTE = frozenset({"contact"})
 # actions that record progress on an open ticket without moving its state
 SIDE_ACTIONS = frozenset(
@@ -98,8 +98,10 @@ def next_status(status: str, action: str, steps: Iterable[str], suspended_from: 
         status == ACCEPTED or (status == QUEUED and steps == (STEP_CONNECT,))
     ):
         return CONNECTED
-    if action in ("return", "suspend") and status in (QUEUED, ACCEPTED):
-        return RETURNED if action == "return" else SUSPENDED
+    if action == "return" and status in (QUEUED, ACCEPTED):
+        return RETURNED
+    if action == "suspend" and may_suspend(status, steps):
+        return SUSPENDED
     if action == "resume" and status == SUSPENDED:
         return suspended_from or QUEUED
     if action in SIDE_ACTIONS and status in OPEN:
@@ -136,6 +138,14 @@ def connect_blocker(
     if any(True for _ in materials_outstanding):
         return MATERIALS_OUTSTANDING
     return None
+
+
+def may_suspend(status: str, steps: Iterable[str]) -> bool:
+    """The clock stops only inside a step the provider has taken on: after 受理 (accepted), or
+    in the one 验收接通 step of a pushed project, which starts when it is queued. Before
+    acceptance there is nothing to wait for: the provider accepts (容缺受理) or returns."""
+    steps = tuple(steps)
+    return status == ACCEPTED or (status == QUEUED and steps == (STEP_CONNECT,))
 
 
 def allowed_actions(status: str, steps: Iterable[str]) -> list[str]:
@@ -404,3 +414,22 @@ def traffic_light(limit_seconds: int, remaining_seconds: int, past_due: bool) ->
 
 def worst_light(lights: Iterable[str]) -> str:
     return max(lights, key=LIGHTS.index, default=LIGHT_ON_TIME)
+
+
+# --- suspensions (the clock stops) ------------------------------------------------------------
+
+SUSPEND_APPLICANT = "applicant_waiting"  # waiting for the applicant (materials, access, a date)
+SUSPEND_CONSTRUCTION = "applicant_construction"  # the applicant's own works are not ready
+SUSPEND_FORCE_MAJEURE = "force_majeure"  # weather or force majeure
+SUSPEND_OTHER = "other"  # anything else, said in words
+SUSPENSION_REASONS = (SUSPEND_APPLICANT, SUSPEND_CONSTRUCTION, SUSPEND_FORCE_MAJEURE, SUSPEND_OTHER)
+
+
+def suspension_text_required(code: str) -> bool:
+    """Only "other" needs words; the listed reasons speak for themselves."""
+    return code == SUSPEND_OTHER
+
+
+def finished_light(limit_seconds: int, used_seconds: int) -> str:
+    """A finished step or ticket: within its limit or not; nothing is at risk any more."""
+    return LIGHT_OVERDUE if used_seconds > limit_seconds else LIGHT_ON_TIME
