@@ -205,6 +205,18 @@ def supervise(app, children: list[Supervised], web_alive, poll: float = 0.5) -> 
             )
 
 
+def _loopback(host: str) -> bool:
+    """Whether ``host`` only listens on this machine."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
@@ -219,6 +231,13 @@ def run(host: str, port: int) -> None:
 
     app = _app()
     upgrade_database(app)
+    if app.config["JOINTDESK_DEVELOPMENT"] and not _loopback(host):
+        click.echo(
+            f"WARNING: development mode (no JOINTDESK_SECRET_KEY) listening on {host}: the demo "
+            "accounts' passwords are printed by `jointdesk demo` and published in the README. "
+            "Set JOINTDESK_SECRET_KEY (and remove the demo users) before others can reach it.",
+            err=True,
+        )
     server = create_server(app, host=host, port=port, threads=8)
     # our heartbeats live in the database: celery's own broker heartbeats, gossip and mingle
     # would only leave files for dead workers in the embedded broker's folder

@@ -151,3 +151,14 @@ def test_a_plain_pip_build_carries_the_chinese_catalog(tmp_path):
         catalog = read_mo(fh)
     assert catalog.get("Sign in") is not None
     assert catalog.get("Sign in").string == "登录"
+
+
+def test_run_tells_loopback_from_addresses_others_can_reach():
+    """`jointdesk run --host 0.0.0.0` in development warns that the demo passwords are public;
+    only loopback addresses are quiet."""
+    from jointdesk.cli import _loopback
+
+    for host in ("127.0.0.1", "127.0.0.5", "localhost", "::1", "[::1]"):
+        assert _loopback(host), host
+    for host in ("0.0.0.0", "::", "192.0.2.10", "jointdesk.example"):
+        assert not _loopback(host), host
