@@ -389,30 +389,28 @@ def user_unlock(username: str) -> None:
     click.echo(f"{username} unlocked" if was_locked else f"{username} was not locked")
 
 
-@user.command("deactivate")
-@click.option("--username", required=True)
-def user_deactivate(username: str) -> None:
-    """Deactivate an account: no sign-in, no API token; its sessions end."""
+def _set_active(username: str, active: bool) -> None:
     from jointdesk.auth import set_active
     from jointdesk.extensions import db
 
     with _app().app_context():
-        set_active(_find_user(username), False, "cli")
+        set_active(_find_user(username), active, "cli")
         db.session.commit()
-    click.echo(f"{username} deactivated")
+    click.echo(f"{username} {'activated' if active else 'deactivated'}")
+
+
+@user.command("deactivate")
+@click.option("--username", required=True)
+def user_deactivate(username: str) -> None:
+    """Deactivate an account: no sign-in, no API token; its sessions end."""
+    _set_active(username, False)
 
 
 @user.command("activate")
 @click.option("--username", required=True)
 def user_activate(username: str) -> None:
     """Activate a deactivated account again."""
-    from jointdesk.auth import set_active
-    from jointdesk.extensions import db
-
-    with _app().app_context():
-        set_active(_find_user(username), True, "cli")
-        db.session.commit()
-    click.echo(f"{username} activated")
+    _set_active(username, True)
 
 
 @user.command("default-representative")
