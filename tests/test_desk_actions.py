@@ -86,6 +86,26 @@ def test_return_suspend_resume_assign(client, users, case):
     assert res.get_json()["return_reason"] == "不在供气区域内"
 
 
+def test_numbers_typed_into_free_text_are_masked_before_they_are_stored(db, client, users, case):
+    """Reasons and notes stay in the ticket and the audit trail for good, and supervisors read
+    them: an ID or phone number typed into them is masked like everywhere else."""
+    gas = ticket_of(case, "gas")["id"]
+    h = users["gas"][1]
+    assert act(client, h, gas, action="accept").status_code == 200
+    res = act(client, h, gas, action="suspend", reason_code="other", reason="等回电 13912345678")
+    assert res.status_code == 200
+    assert res.get_json()["suspend_reason"] == "等回电 139****5678"
+    act(client, h, gas, action="resume")
+    res = act(client, h, gas, action="return", reason="身份证 11010519491231002X 不符")
+    assert res.get_json()["return_reason"] == "身份证 1101**********002X 不符"
+    details = (
+        db.session.execute(db.select(Event.detail).where(Event.ticket_id == gas)).scalars().all()
+    )
+    stored = " ".join(str(d) for d in details)
+    assert "13912345678" not in stored and "11010519491231002X" not in stored
+    assert "139****5678" in stored
+
+
 def test_stale_version_is_a_conflict(client, users, case):
     water = ticket_of(case, "water")
     version = water["version"] + 1  # after the dispatch the version moved on; read it fresh

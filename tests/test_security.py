@@ -568,3 +568,13 @@ def test_ended_sessions_and_old_failures_do_not_pile_up(browser, db, users):
     db.session.rollback()
     assert db.session.execute(db.select(db.func.count()).select_from(UserSession)).scalar_one() == 1
     assert db.session.execute(db.select(LoginThrottle)).first() is None
+
+
+def test_huge_ids_in_admin_urls_are_404_not_500(client, users):
+    """The prices and user-action routes take ids only within the database's integer range."""
+    from conftest import sign_in_web
+
+    sign_in_web(client, users["admin"][0])
+    assert client.get("/admin/providers/99999999999999999999/prices").status_code == 404
+    res = post_button(client, "/admin/users", "/admin/users/99999999999999999999/unlock")
+    assert res.status_code == 404

@@ -245,7 +245,7 @@ class PricesForm(FlaskForm):
     price_basis = StringField(_l("Charging basis (收费依据)"))
 
 
-@bp.route("/providers/<int:provider_id>/prices", methods=["GET", "POST"])
+@bp.route("/providers/<int(max=2147483647):provider_id>/prices", methods=["GET", "POST"])
 @roles_required("admin", "staff")
 def provider_prices(provider_id: int):
     """A provider's published connection prices and charging basis: administrators, and the
@@ -306,7 +306,7 @@ def users():
     )
 
 
-@bp.post("/users/<int:user_id>/<action>")
+@bp.post("/users/<int(max=2147483647):user_id>/<action>")
 @roles_required("admin")
 def user_action(user_id: int, action: str):
     """Sign a user out everywhere, lift a sign-in lock, or (de)activate an account."""

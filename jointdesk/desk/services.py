@@ -12,6 +12,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from jointdesk import audit, sla
 from jointdesk.extensions import db
+from jointdesk.logging_setup import redact
 from jointdesk.models import Case, Permit, Provider, Suspension, Ticket, User
 from jointdesk.models.types import UTCDateTime, utcnow
 from jointdesk.policy.process import (
@@ -62,7 +63,9 @@ def perform_action(
     """Applies one action, atomically: two people acting at once, exactly one wins."""
     if action not in ACTIONS:
         raise ActionRefused(422, "invalid", _("Unknown action."), {"action": _("Unknown action.")})
-    reason = (reason or "").strip()
+    # free text is kept for good (ticket, audit trail) and read by people who may not see whole
+    # numbers: an ID or phone number typed into it is masked before it is stored
+    reason = redact((reason or "").strip())
     if len(reason) > MAX_REASON:
         raise ActionRefused(
             422,
@@ -74,7 +77,7 @@ def perform_action(
         raise ActionRefused(
             422, "invalid", _("A reason is required."), {"reason": _("A reason is required.")}
         )
-    note = (note or "").strip()
+    note = redact((note or "").strip())
     if len(note) > MAX_NOTE:
         raise ActionRefused(
             422,
