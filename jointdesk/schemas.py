@@ -23,6 +23,8 @@ from jointdesk.labels import CHANNEL_LABELS
 from jointdesk.policy import identity
 from jointdesk.policy.process import (
     ACTIONS,
+    ACTIONS_NEEDING_NOTE,
+    ACTIONS_NEEDING_REASON,
     APPLICANT_KINDS,
     CHANNELS,
     COMMITMENT_FILING,
@@ -33,6 +35,7 @@ from jointdesk.policy.process import (
     SERVICES,
     SUSPENSION_REASONS,
     TICKET_STATUSES,
+    suspension_text_required,
 )
 from jointdesk.seed import load_districts
 
@@ -339,13 +342,19 @@ _ACTION = {
         },
     },
     "allOf": [
-        _action_needs(["return", "material_waive"], "reason", {"pattern": FILLED}, "reason"),
-        _action_needs(["contact"], "note", {"pattern": FILLED}, "note"),
+        # which action needs what comes from the policy module, never written here again
+        _action_needs(sorted(ACTIONS_NEEDING_REASON), "reason", {"pattern": FILLED}, "reason"),
+        _action_needs(sorted(ACTIONS_NEEDING_NOTE), "note", {"pattern": FILLED}, "note"),
         _action_needs(["suspend"], "reason_code", {}, "reason_code"),
         _when(
             {
                 "required": ["action", "reason_code"],
-                "properties": {"action": {"const": "suspend"}, "reason_code": {"const": "other"}},
+                "properties": {
+                    "action": {"const": "suspend"},
+                    "reason_code": {
+                        "enum": [c for c in SUSPENSION_REASONS if suspension_text_required(c)]
+                    },
+                },
             },
             {
                 "required": ["reason"],
