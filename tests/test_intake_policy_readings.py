@@ -345,3 +345,51 @@ def test_a_waiver_needs_a_reason_and_a_material_still_missing(client, users, del
     assert act(client, staff, tid, **body).status_code == 200
     res = act(client, staff, tid, action="material_waive", material="application_form", reason="x")
     assert res.status_code == 422 and "material" in res.get_json()["error"]["fields"]
+
+
+def test_two_providers_closing_one_missing_material_at_once_one_wins(
+    client, db, users, deliver_all
+):
+    """The missing form belongs to the case, shared by every provider's ticket; their versions
+    do not guard it. Deterministic: another provider hands it over between this one's read and
+    its waiver, which is then a 409 and changes nothing."""
+    from sqlalchemy import create_engine, text
+
+    from jointdesk.desk.services import ActionRefused, perform_action
+    from jointdesk.models import Material, User
+
+    body = _body(60, materials=MISSING)
+    body["services"] = ["water", "gas"]
+    res = client.post(CASES, json=body, headers=users["clerk"][1])
+    assert res.status_code == 201, res.get_json()
+    deliver_all()
+    water = next(t["id"] for t in res.get_json()["tickets"] if t["service"] == "water")
+    assert act(client, users["water"][1], water, action="accept").status_code == 200
+    actor_id = users["water"][0].id
+    db.session.expunge_all()
+    ticket = db.session.get(Ticket, water)
+    assert [m.kind for m in ticket.case.materials if m.outstanding] == ["application_form"]
+    other = create_engine(db.engine.url.render_as_string(hide_password=False))
+    with other.begin() as conn:  # the gas provider's hand-over lands first
+        conn.execute(
+            text(
+                "UPDATE materials SET handed_over_at = now(), handed_over_by = 'gas1' "
+                "WHERE case_id = :c"
+            ),
+            {"c": ticket.case_id},
+        )
+    other.dispose()
+    with pytest.raises(ActionRefused) as refused:
+        perform_action(
+            ticket,
+            "material_waive",
+            db.session.get(User, actor_id),
+            reason="不需要",
+            material="application_form",
+        )
+    assert refused.value.status == 409
+    db.session.rollback()
+    form = db.session.execute(
+        db.select(Material).where(Material.case_id == ticket.case_id)
+    ).scalar_one()
+    assert (form.handed_over_by, form.waived_at) == ("gas1", None)

@@ -13,7 +13,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from jointdesk import audit, sla
 from jointdesk.extensions import db
 from jointdesk.logging_setup import redact
-from jointdesk.models import Case, Permit, Provider, Suspension, Ticket, User
+from jointdesk.models import Case, Material, Permit, Provider, Suspension, Ticket, User
 from jointdesk.models.types import UTCDateTime, utcnow
 from jointdesk.policy.process import (
     ACTIONS,
@@ -182,14 +182,11 @@ def _apply(
         detail["permit"] = target.kind
     elif action == "material_received":
         item = _missing_material(ticket, material)
-        item.handed_over_at = now
-        item.handed_over_by = actor.username
+        _close_material(item, handed_over_at=now, handed_over_by=actor.username)
         detail["material"] = item.kind
     elif action == "material_waive":
         item = _missing_material(ticket, material)
-        item.waived_at = now
-        item.waived_by = actor.username
-        item.waive_reason = reason
+        _close_material(item, waived_at=now, waived_by=actor.username, waive_reason=reason)
         detail["material"] = item.kind
     elif action == "contact":
         ticket.first_contact_at = ticket.first_contact_at or now
@@ -295,6 +292,26 @@ def _missing_material(ticket: Ticket, kind: str | None):
             {"material": _("No such material is waiting to be handed over.")},
         )
     return item
+
+
+def _close_material(item: Material, **values) -> None:
+    """Hands over or waives a missing material. The material belongs to the case, which other
+    providers' tickets share and their versions do not guard: a conditional UPDATE lets exactly
+    one of two simultaneous closings win; the other is a conflict."""
+    closed = db.session.execute(
+        update(Material)
+        .where(
+            Material.id == item.id,
+            Material.handed_over_at.is_(None),
+            Material.waived_at.is_(None),
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if closed != 1:
+        raise _conflict()
+    for name, value in values.items():
+        setattr(item, name, value)
 
 
 def _representative(ticket: Ticket, username: str | None) -> User:
