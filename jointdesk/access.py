@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from jointdesk.extensions import db
 from jointdesk.models import Case, Provider, Ticket, User
 
 CASE_READERS = ("clerk", "supervisor", "admin")
@@ -20,14 +19,8 @@ def can_view_case(user: User, case: Case) -> bool:
     if user.role in CASE_READERS:
         return True
     if user.role == "staff" and user.provider_id is not None:
-        return (
-            db.session.execute(
-                db.select(Ticket.id).where(
-                    Ticket.case_id == case.id, Ticket.provider_id == user.provider_id
-                )
-            ).first()
-            is not None
-        )
+        # the case's tickets are loaded with it (models or cases.read rows alike)
+        return any(t.provider_id == user.provider_id for t in case.tickets)
     return False
 
 

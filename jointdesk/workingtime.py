@@ -1,7 +1,15 @@
-"""The working-time calendar in force: settings, administrator overrides, confirmed years."""
+"""The working-time calendar in force: settings, administrator overrides, confirmed years.
+
+Built once per process and kept while the database's calendar version stays the same: every
+administrator change writes a new version in the same transaction, so each process rebuilds on
+its next request (one primary-key read per request says whether it must), never serving a
+calendar older than the last committed change.
+"""
 
 from __future__ import annotations
 
+import secrets
+import threading
 from datetime import date
 
 from flask import current_app, g, has_request_context
@@ -12,6 +20,10 @@ from jointdesk.policy.clock import OfficeHours, WorkingCalendar
 
 OFFICE_HOURS_KEY = "office_hours"
 CONFIRMED_PREFIX = "calendar_confirmed_"
+VERSION_KEY = "calendar_version"
+# (app, time zone, office-hours setting) -> (version, calendar); a few entries per process
+_BUILT: dict[tuple, tuple[str, WorkingCalendar]] = {}
+_BUILT_LOCK = threading.Lock()
 
 
 def office_hours_text() -> str:
@@ -41,18 +53,53 @@ def _build() -> WorkingCalendar:
     )
 
 
+def calendar_version() -> str:
+    """The version of the administrators' calendar data; changes with every edit."""
+    value = db.session.execute(db.select(Meta.value).where(Meta.key == VERSION_KEY)).scalar()
+    return value or "0"
+
+
+def _current() -> WorkingCalendar:
+    version = calendar_version()
+    config = current_app.config
+    key = (
+        id(current_app._get_current_object()),
+        config["JOINTDESK_TIMEZONE"],
+        config["JOINTDESK_OFFICE_HOURS"],
+    )
+    built = _BUILT.get(key)
+    if built is not None and built[0] == version:
+        return built[1]
+    calendar = _build()  # may already hold a newer edit: then the next read rebuilds again
+    with _BUILT_LOCK:
+        _BUILT[key] = (version, calendar)
+    return calendar
+
+
 def working_calendar() -> WorkingCalendar:
-    """Built from the database once per request (or per call outside one: tasks, commands)."""
+    """The calendar in force: checked against the database once per request (or per call
+    outside one: tasks, commands), rebuilt only after an administrator changed it."""
     if has_request_context():
         if "working_calendar" not in g:
-            g.working_calendar = _build()
+            g.working_calendar = _current()
         return g.working_calendar
-    return _build()
+    return _current()
 
 
 def forget_calendar() -> None:
     """After an edit, so the rest of this request sees it."""
     g.pop("working_calendar", None)
+
+
+def _new_version() -> None:
+    """Every process's built calendar is out of date once this commits (a random value, so two
+    edits at once never write the same version)."""
+    row = db.session.get(Meta, VERSION_KEY)
+    value = secrets.token_hex(8)
+    if row is None:
+        db.session.add(Meta(key=VERSION_KEY, value=value))
+    else:
+        row.value = value
 
 
 def uncovered_years(today: date) -> list[int]:
@@ -72,6 +119,7 @@ def _changed(action: str, actor, detail: dict) -> None:
     from jointdesk.sla import recompute_open_due_times
 
     audit.record(action, actor=actor, detail=detail)
+    _new_version()
     db.session.commit()
     if has_request_context():
         forget_calendar()

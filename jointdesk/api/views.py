@@ -14,6 +14,7 @@ from jointdesk.access import can_act_on_ticket, can_read_queue, can_view_case
 from jointdesk.api import bp
 from jointdesk.api.openapi import openapi_document
 from jointdesk.auth import api_user
+from jointdesk.cases.read import load_case_data
 from jointdesk.cases.services import case_dict, load_case, public_case_dict, ticket_dict
 from jointdesk.desk.services import ActionRefused, perform_action, queue_query
 from jointdesk.errors import ApiError
@@ -200,7 +201,7 @@ def new_query_code(reference: str):
 @api_roles()
 def get_case(reference: str):
     """The aggregated case view, for anyone on the case."""
-    case = load_case(reference.strip().upper()[:32])
+    case = load_case_data(reference.strip().upper()[:32])
     if case is None or not can_view_case(g.api_user, case):
         raise ApiError(404, "not_found", _("No such case."))
     return jsonify(case_dict(case, g.api_user))

@@ -127,9 +127,11 @@ def ticket_dict(
 def case_events(case: Case, hidden: set[int] | None = None) -> list[dict]:
     """The timeline; events of ``hidden`` tickets keep what and when but lose their details."""
     hidden = hidden or set()
-    rows = db.session.execute(
-        db.select(Event).where(Event.case_id == case.id).order_by(Event.created_at, Event.id)
-    ).scalars()
+    rows = getattr(case, "events", None)  # read with the case by cases.read
+    if rows is None:
+        rows = db.session.execute(
+            db.select(Event).where(Event.case_id == case.id).order_by(Event.created_at, Event.id)
+        ).scalars()
     services = {t.id: t.service_code for t in case.tickets}
     return [
         {

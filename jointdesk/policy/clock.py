@@ -96,6 +96,8 @@ class WorkingCalendar:
     overrides: Mapping[date, bool] = field(default_factory=dict)
     # years whose official schedule an administrator has entered in full as overrides
     confirmed_years: frozenset[int] | set[int] = field(default_factory=frozenset)
+    # answers of is_working_day, kept for the calendar's life (it is rebuilt after any edit)
+    _days: dict[date, bool] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def from_settings(
@@ -113,6 +115,12 @@ class WorkingCalendar:
         )
 
     def is_working_day(self, day: date) -> bool:
+        known = self._days.get(day)
+        if known is None:
+            known = self._days[day] = self._is_working_day(day)
+        return known
+
+    def _is_working_day(self, day: date) -> bool:
         if day in self.overrides:
             return self.overrides[day]
         try:

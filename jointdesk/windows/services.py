@@ -51,8 +51,8 @@ def query_code_digest(reference: str, code: str) -> str:
 
 def case_for_applicant(reference: str, code: str) -> Case | None:
     """The case if reference and query code match, else None, in the same time either way:
-    one small query, one HMAC, then the full load only for a match."""
-    from jointdesk.cases.services import load_case
+    one small query, one HMAC, then the full load only for a match (plain rows, read-only)."""
+    from jointdesk.cases.read import load_case_data
 
     reference = reference.strip().upper()[:32]
     row = db.session.execute(
@@ -60,7 +60,7 @@ def case_for_applicant(reference: str, code: str) -> Case | None:
     ).first()
     expected = row.query_code_hash if row else "0" * 64
     matches = hmac.compare_digest(query_code_digest(reference, code.strip()[:32]), expected)
-    return load_case(reference) if matches and row is not None else None
+    return load_case_data(reference) if matches and row is not None else None
 
 
 class AlreadySubmitted(Exception):  # noqa: N818

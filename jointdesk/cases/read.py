@@ -1,0 +1,250 @@
+"""The read path of a case: plain rows, no ORM identity map.
+
+The case view, the public status and the intake answer read a case in two statements
+whatever its size (the case with its district, materials and timeline; its tickets with their
+providers, representatives, steps, permits and suspensions, children aggregated as JSON by the
+database), straight from the tables the models declare, into small objects that carry the
+models' own attribute names. The time-limit code (``jointdesk.sla``) and the view builders
+(``jointdesk.cases.services``) read them exactly as they read model instances, so there is one
+definition of every figure and no copy to keep current: nothing here is cached, every read sees
+the committed state.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import JSON, Boolean, bindparam, func, literal, literal_column, select
+
+from jointdesk.extensions import db
+from jointdesk.models import (
+    Case,
+    District,
+    Event,
+    Material,
+    Permit,
+    Provider,
+    Step,
+    Suspension,
+    Ticket,
+)
+from jointdesk.models import User as UserModel
+from jointdesk.models.types import UTCDateTime
+from jointdesk.policy.process import ProjectFacts, PublishedPrices
+
+
+class Row:
+    """Attributes named like the model's columns, set from a result row or a dict."""
+
+    def __init__(self, values=None, **extra):
+        if values is not None:
+            self.__dict__.update(values)
+        if extra:
+            self.__dict__.update(extra)
+
+
+class DistrictData(Row):
+    pass
+
+
+class ProviderData(Row):
+    @property
+    def published_prices(self) -> PublishedPrices:
+        return PublishedPrices(
+            None if self.connection_fee is None else float(self.connection_fee),
+            None if self.price_per_metre is None else float(self.price_per_metre),
+            self.price_basis or None,
+        )
+
+
+class UserData(Row):
+    @property
+    def label(self) -> str:
+        return self.display_name or self.username
+
+
+class StepData(Row):
+    pass
+
+
+class PermitData(Row):
+    pass
+
+
+class SuspensionData(Row):
+    pass
+
+
+class MaterialData(Row):
+    @property
+    def outstanding(self) -> bool:
+        return not self.provided and self.handed_over_at is None and self.waived_at is None
+
+
+class TicketData(Row):
+    @property
+    def current_step(self):
+        return next((s for s in self.steps if s.completed_at is None), None)
+
+
+class EventData(Row):
+    pass
+
+
+class CaseData(Row):
+    def facts(self) -> ProjectFacts:
+        return Case.facts(self)
+
+
+_PROVIDER_COLUMNS = ("code", "name", "phone", "connection_fee", "price_per_metre", "price_basis")
+_CASE_COLUMNS = tuple(Case.__table__.c)
+_TICKET_COLUMNS = tuple(Ticket.__table__.c)
+# children read as one JSON array per parent: (key, table, parent column, sort key, class)
+_TICKET_CHILDREN = (
+    ("steps", Step.__table__, "ticket_id", ("seq",), StepData),
+    ("permits", Permit.__table__, "ticket_id", ("id",), PermitData),
+    ("suspensions", Suspension.__table__, "ticket_id", ("id",), SuspensionData),
+)
+_CASE_CHILDREN = (
+    ("materials", Material.__table__, "case_id", ("id",), MaterialData),
+    ("events", Event.__table__, "case_id", ("created_at", "id"), EventData),
+)
+
+
+def _json_children(dialect: str, table, parent_column, parent_id):
+    """A correlated subquery: the parent's rows of ``table`` as one JSON array of objects."""
+    pairs = [x for c in table.c for x in (literal(c.name), c)]
+    where = table.c[parent_column] == parent_id
+    if dialect == "postgresql":
+        rows = func.json_agg(func.json_build_object(*pairs))
+        empty = literal_column("'[]'::json")
+    else:  # SQLite: JSON text; a JSON column is embedded as JSON, not as a string
+        pairs = [func.json(v) if isinstance(getattr(v, "type", None), JSON) else v for v in pairs]
+        rows = func.json_group_array(func.json_object(*pairs))
+        empty = literal("[]")
+    return select(func.coalesce(rows, empty)).where(where).scalar_subquery()
+
+
+def _converters(table) -> dict[str, Callable]:
+    """How a value read back from JSON becomes what the column's type gives."""
+    out: dict[str, Callable] = {}
+    for c in table.c:
+        if isinstance(c.type, UTCDateTime):
+            out[c.name] = _moment
+        elif isinstance(c.type, Boolean):
+            out[c.name] = _boolean
+        elif isinstance(c.type, JSON):
+            out[c.name] = _json_value
+    return out
+
+
+def _moment(value):
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def _boolean(value):
+    return None if value is None else bool(value)
+
+
+def _json_value(value):
+    return json.loads(value) if isinstance(value, str) else value
+
+
+_CONVERT = {
+    table.name: _converters(table) for _k, table, *_rest in _TICKET_CHILDREN + _CASE_CHILDREN
+}
+
+
+def _rows(value, table, order: tuple[str, ...], cls) -> list:
+    items = json.loads(value) if isinstance(value, (str, bytes)) else (value or [])
+    convert = _CONVERT[table.name]
+    out = []
+    for item in items:
+        for name, fn in convert.items():
+            item[name] = fn(item.get(name))
+        out.append(cls(item))
+    out.sort(key=lambda r: tuple(getattr(r, k) for k in order))
+    return out
+
+
+@functools.cache
+def _statements(dialect: str):
+    """The two statements of a case read, built once per dialect (bound by parameters)."""
+    case_stmt = (
+        select(
+            *_CASE_COLUMNS,
+            District.name.label("district_name"),
+            *(
+                _json_children(dialect, table, parent, Case.id).label(f"c_{key}")
+                for key, table, parent, _order, _cls in _CASE_CHILDREN
+            ),
+        )
+        .join(District, District.id == Case.district_id)
+        .where(Case.reference == bindparam("reference"))
+    )
+    provider_cols = [getattr(Provider, name).label(f"p_{name}") for name in _PROVIDER_COLUMNS]
+    ticket_stmt = (
+        select(
+            *_TICKET_COLUMNS,
+            *provider_cols,
+            UserModel.username.label("r_username"),
+            UserModel.display_name.label("r_display_name"),
+            *(
+                _json_children(dialect, table, parent, Ticket.id).label(f"t_{key}")
+                for key, table, parent, _order, _cls in _TICKET_CHILDREN
+            ),
+        )
+        .join(Provider, Provider.id == Ticket.provider_id)
+        .outerjoin(UserModel, UserModel.id == Ticket.representative_id)
+        .where(Ticket.case_id == bindparam("case_id"))
+        .order_by(Ticket.id)
+    )
+    return case_stmt, ticket_stmt
+
+
+def load_case_data(reference: str) -> CaseData | None:
+    """The whole case by reference, with its district, materials, timeline, tickets, their
+    providers, representatives, steps, permits and suspensions: two statements, whatever its
+    size (one when there is no such case)."""
+    conn = db.session.connection()
+    case_stmt, ticket_stmt = _statements(conn.dialect.name)
+    row = conn.execute(case_stmt, {"reference": reference}).first()
+    if row is None:
+        return None
+    m = row._mapping
+    case = CaseData(
+        {c.name: m[c.name] for c in _CASE_COLUMNS},
+        district=DistrictData(id=row.district_id, name=m["district_name"]),
+    )
+    for key, table, _parent, order, cls in _CASE_CHILDREN:
+        setattr(case, key, _rows(m[f"c_{key}"], table, order, cls))
+    ticket_rows = conn.execute(ticket_stmt, {"case_id": case.id}).all()
+    tickets = []
+    for t in ticket_rows:
+        m = t._mapping
+        ticket = TicketData({c.name: m[c.name] for c in _TICKET_COLUMNS})
+        ticket.case = case
+        ticket.provider = ProviderData(
+            {name: m[f"p_{name}"] for name in _PROVIDER_COLUMNS}, id=t.provider_id
+        )
+        ticket.representative = (
+            None
+            if t.representative_id is None
+            else UserData(
+                id=t.representative_id,
+                username=m["r_username"],
+                display_name=m["r_display_name"],
+            )
+        )
+        for key, table, _parent, order, cls in _TICKET_CHILDREN:
+            setattr(ticket, key, _rows(m[f"t_{key}"], table, order, cls))
+        tickets.append(ticket)
+    case.tickets = tickets
+    return case
