@@ -115,7 +115,7 @@ def _replay(row, claim: idempotency.Claim):
                 )
             },
         )
-    case = load_case(db.session.get(Case, row.case_id).reference)
+    case = load_case_data(db.session.get(Case, row.case_id).reference)
     body = case_dict(case, g.api_user)
     code = idempotency.code_of(row)
     if code is not None:  # the same caller, who may never have received the first answer
@@ -155,9 +155,9 @@ def _intake(data: dict, pushed: bool, claim: idempotency.Claim | None):
                 },
             ) from None
         # a retried push: the same project answers with its case, never a second one
-        body = case_dict(load_case(exc.case.reference), g.api_user)
+        body = case_dict(load_case_data(exc.case.reference), g.api_user)
         return jsonify(body), 200, {"Location": f"/api/v1/cases/{exc.case.reference}"}
-    body = case_dict(load_case(case.reference), g.api_user)  # one eager load, not lazy ones
+    body = case_dict(load_case_data(case.reference), g.api_user)  # two statements
     body["query_code"] = code
     response = _no_store(jsonify(body))
     response.headers["Location"] = f"/api/v1/cases/{case.reference}"

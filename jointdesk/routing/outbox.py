@@ -25,12 +25,13 @@ import time
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, insert, literal, or_, update
+from sqlalchemy import case as sql_case
 
 from jointdesk import audit, heartbeat
 from jointdesk.extensions import db
 from jointdesk.models import OutboxMessage, Ticket, User
-from jointdesk.models.types import utcnow
+from jointdesk.models.types import UTCDateTime, utcnow
 from jointdesk.policy.process import DISPATCHING, OPEN, QUEUED, proactive_contact
 
 DELIVER_TASK = "jointdesk.deliver_ticket"
@@ -38,36 +39,66 @@ MAX_BACKOFF_SECONDS = 3600
 log = logging.getLogger(__name__)
 
 
-def add_delivery(ticket: Ticket) -> OutboxMessage:
-    """Queues the hand-over of a ticket to its provider; flushed with the caller's transaction."""
-    msg = OutboxMessage(
-        ticket=ticket,
-        task=DELIVER_TASK,
-        queue=ticket.provider.queue_name,
-        payload={},
-    )
-    db.session.add(msg)
-    return msg
+def add_deliveries(tickets: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """Queues the hand-over of new tickets, given as (ticket id, provider queue), in the
+    caller's transaction with one multi-row INSERT; returns the rows as (id, queue)."""
+    ids = db.session.execute(
+        insert(OutboxMessage.__table__).returning(OutboxMessage.id, sort_by_parameter_order=True),
+        [
+            {"ticket_id": tid, "task": DELIVER_TASK, "queue": queue, "payload": {}}
+            for tid, queue in tickets
+        ],
+    ).scalars()
+    return [(mid, queue) for mid, (_tid, queue) in zip(ids, tickets, strict=True)]
+
+
+def publish_fresh(messages: list[tuple[int, str]]) -> int:
+    """Publishes rows written just now (``add_deliveries``, committed), never published before;
+    returns how many went out. One UPDATE records them: a row a fast worker has taken already
+    keeps its taker and its wait. A failure is recorded and left to the relay, like
+    ``publish``."""
+    celery = current_app.extensions["celery"]
+    now = utcnow()
+    sent: list[int] = []
+    failed = None
+    for message_id, queue in messages:
+        try:
+            celery.send_task(DELIVER_TASK, args=[message_id], queue=queue, retry=False)
+        except Exception as exc:  # broker down or unreachable: the relay will try again
+            failed = (message_id, f"{type(exc).__name__}: {exc}"[:500])
+            log.warning("outbox %s not published (%s); the relay will retry", *failed)
+            break  # the broker is away: leave the rest to the relay too
+        sent.append(message_id)
+    if sent:
+        wait = timedelta(seconds=current_app.config["JOINTDESK_OUTBOX_UNTAKEN_SECONDS"])
+        db.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(sent), OutboxMessage.done_at.is_(None))
+            .values(
+                attempts=OutboxMessage.attempts + 1,
+                published_at=now,
+                next_attempt_at=sql_case(
+                    (OutboxMessage.taken_by.is_(None), literal(now + wait, UTCDateTime)),
+                    else_=OutboxMessage.next_attempt_at,
+                ),
+                last_error=None,
+            )
+            .execution_options(synchronize_session=False)
+        )
+    if failed is not None:
+        db.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == failed[0])
+            .values(last_error=failed[1], next_attempt_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    db.session.commit()
+    return len(sent)
 
 
 def _send(msg: OutboxMessage) -> None:
     celery = current_app.extensions["celery"]
     celery.send_task(msg.task, args=[msg.id], queue=msg.queue, retry=False)
-
-
-def publish(message_ids: list[int]) -> int:
-    """Publishes these rows now (after the commit that wrote them); returns how many went out.
-
-    A failure is recorded on the row and left to the relay: the caller's work is already safe.
-    """
-    if not message_ids:
-        return 0
-    rows = db.session.execute(
-        db.select(OutboxMessage).where(
-            OutboxMessage.id.in_(message_ids), OutboxMessage.done_at.is_(None)
-        )
-    ).scalars()
-    return _publish_rows(list(rows))
 
 
 def _backoff(msg: OutboxMessage, setting: str) -> timedelta:

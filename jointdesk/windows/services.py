@@ -11,14 +11,15 @@ import unicodedata
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import or_
+from sqlalchemy import insert, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from jointdesk import audit, idempotency, sla
+from jointdesk.cases.read import CaseData, TicketData
 from jointdesk.extensions import db
 from jointdesk.labels import service_label
-from jointdesk.models import Case, District, Material, Ticket, User
+from jointdesk.models import Case, District, Material, Permit, Step, Ticket, User
 from jointdesk.models.types import utcnow
 from jointdesk.policy.process import DISPATCHING, TERMINAL
 from jointdesk.routing import outbox
@@ -209,9 +210,11 @@ def submit_application(
     for _attempt in range(5):
         now = utcnow()
         code = new_query_code()
-        case = _build_case(app_data, district, actor, now, code)
+        values = _case_values(app_data, district, actor, now, code)
         try:
-            message_ids = _write(case, app_data, providers, actor, now, claim, code, note)
+            case, messages = _write(
+                values, code, district, app_data, providers, actor, now, claim, note
+            )
         except IntegrityError:
             db.session.rollback()
             if claim is not None and (row := idempotency.find_claim(claim)) is not None:
@@ -219,7 +222,7 @@ def submit_application(
             _already_pushed(app_data)  # the same project, pushed concurrently
             continue  # a reference collision, one in a billion: draw again
         try:
-            outbox.publish(message_ids)
+            outbox.publish_fresh(messages)
         except Exception:  # the case is stored; the relay publishes what this did not
             db.session.rollback()
             log.exception("publishing after intake failed; the relay will publish")
@@ -227,71 +230,151 @@ def submit_application(
     raise RuntimeError("could not draw a unique case reference")
 
 
-def _build_case(app_data: Application, district: District, actor, now, code: str) -> Case:
+def _case_values(app_data: Application, district: District, actor, now, code: str) -> dict:
+    """The case's row: every column the application decides."""
     reference = new_reference(now)
-    return Case(
-        reference=reference,
-        query_code_hash=query_code_digest(reference, code),
-        channel=app_data.channel,
-        applicant_kind=app_data.applicant_kind,
-        applicant_name=app_data.applicant_name,
-        applicant_id_number=app_data.id_number,
-        applicant_phone=app_data.phone,
-        district_id=district.id,
-        address_detail=app_data.address_detail,
-        approval_system_code=app_data.approval_system_code,
-        approval_push_code=(
+    return {
+        "reference": reference,
+        "query_code_hash": query_code_digest(reference, code),
+        "channel": app_data.channel,
+        "applicant_kind": app_data.applicant_kind,
+        "applicant_name": app_data.applicant_name,
+        "applicant_id_number": app_data.id_number,
+        "applicant_phone": app_data.phone,
+        "district_id": district.id,
+        "address_detail": app_data.address_detail,
+        "approval_system_code": app_data.approval_system_code,
+        "approval_push_code": (
             app_data.approval_system_code if app_data.channel == "approval_system" else None
         ),
-        low_risk=app_data.low_risk,
-        external_works=app_data.external_works,
-        pipeline_length_m=app_data.pipeline_length_m,
-        supporting_fee_paid=app_data.supporting_fee_paid,
-        excavates_road=app_data.excavates_road,
-        moves_trees=app_data.moves_trees,
-        occupies_green_space=app_data.occupies_green_space,
-        created_by_id=actor.id if actor else None,
-        created_at=now,
-    )
+        "low_risk": app_data.low_risk,
+        "external_works": app_data.external_works,
+        "pipeline_length_m": app_data.pipeline_length_m,
+        "supporting_fee_paid": app_data.supporting_fee_paid,
+        "excavates_road": app_data.excavates_road,
+        "moves_trees": app_data.moves_trees,
+        "occupies_green_space": app_data.occupies_green_space,
+        "created_by_id": actor.id if actor else None,
+        "created_at": now,
+    }
 
 
 def _write(
-    case: Case, app_data: Application, providers, actor, now, claim, code, note
-) -> list[int]:
-    """The one transaction: case, materials, tickets with steps, outbox rows, audit event,
-    and the request key. The case and the key are flushed first, so that a concurrent request
-    for the same project or with the same key stops on their unique constraints at once."""
-    db.session.add(case)
-    for i, item in enumerate(app_data.materials):
-        case.materials.append(
-            Material(kind=item.kind, provided=item.provided, note=item.note, sort_order=i)
+    values: dict,
+    code: str,
+    district: District,
+    app_data: Application,
+    providers,
+    actor,
+    now,
+    claim,
+    note,
+) -> tuple[CaseData, list[tuple[int, str]]]:
+    """The one transaction: case, materials, tickets with steps and permits, outbox rows, audit
+    event, and the request key, written as one multi-row INSERT per table. The case and the
+    key come first, so that a concurrent request for the same project or with the same key
+    stops on their unique constraints at once. Returns the case (plain rows, see cases.read)
+    and the outbox rows to publish as (id, queue)."""
+    session = db.session
+    case_id = session.execute(insert(Case.__table__).returning(Case.id), values).scalar_one()
+    case = CaseData(values, id=case_id, district=district, tickets=[], materials=[])
+    if app_data.materials:
+        session.execute(
+            insert(Material.__table__),
+            [
+                {
+                    "case_id": case_id,
+                    "kind": item.kind,
+                    "provided": item.provided,
+                    "note": item.note,
+                    "sort_order": i,
+                }
+                for i, item in enumerate(app_data.materials)
+            ],
         )
-    db.session.flush()
     if claim is not None:
         idempotency.attach(claim, case, code)
     calendar = working_calendar()
-    messages = []
     for service in app_data.services:
-        ticket = Ticket(
-            case=case,
+        ticket = TicketData(
+            case_id=case_id,
             service_code=service,
-            provider=providers[service],
+            provider_id=providers[service].id,
             status=DISPATCHING,
             created_at=now,
+            closed_at=None,
+            suspended_at=None,
+            steps=[],
+            permits=[],
+            suspensions=[],
+            case=case,
         )
         sla.open_ticket(ticket, case, now, calendar)
-        db.session.add(ticket)
-        messages.append(outbox.add_delivery(ticket))
+        case.tickets.append(ticket)
+    ids = session.execute(
+        insert(Ticket.__table__).returning(Ticket.id, sort_by_parameter_order=True),
+        [
+            {
+                "case_id": case_id,
+                "service_code": t.service_code,
+                "provider_id": t.provider_id,
+                "status": t.status,
+                "created_at": now,
+                "due_at": t.due_at,
+                "step_due_at": t.step_due_at,
+                "due_provisional": bool(t.due_provisional),
+                "suspended_seconds": 0,
+                "version": 1,
+            }
+            for t in case.tickets
+        ],
+    ).scalars()
+    for ticket, ticket_id in zip(case.tickets, ids, strict=True):
+        ticket.id = ticket_id
+    session.execute(
+        insert(Step.__table__),
+        [
+            {
+                "ticket_id": t.id,
+                "seq": s.seq,
+                "name": s.name,
+                "started_at": s.started_at,
+                "due_at": s.due_at,
+                "completed_at": None,
+                "suspended_seconds": 0,
+                "due_provisional": bool(s.due_provisional),
+            }
+            for t in case.tickets
+            for s in t.steps
+        ],
+    )
+    permits = [
+        {
+            "ticket_id": t.id,
+            "kind": p.kind,
+            "status": p.status,
+            "filed_at": p.filed_at,
+            "due_at": p.due_at,
+            "due_provisional": bool(p.due_provisional),
+        }
+        for t in case.tickets
+        for p in t.permits
+    ]
+    if permits:
+        session.execute(insert(Permit.__table__), permits)
+    messages = outbox.add_deliveries(
+        [(t.id, providers[t.service_code].queue_name) for t in case.tickets]
+    )
     audit.record(
         "case_created",
         actor=actor,
-        case_id=case.id,
+        case_id=case_id,
         detail={
-            "channel": case.channel,
+            "channel": values["channel"],
             "services": list(app_data.services),
             "missing_materials": [m.kind for m in app_data.materials if not m.provided],
             **(note or {}),
         },
     )
-    db.session.commit()
-    return [m.id for m in messages]
+    session.commit()
+    return case, messages
