@@ -7,10 +7,11 @@ this module only applies them to stored tickets.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
+from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from jointdesk import audit
@@ -101,6 +102,20 @@ def refresh_due_times(ticket: Ticket, calendar: WorkingCalendar | None = None) -
             permit.due_at, permit.due_provisional = _due(
                 calendar, permit.filed_at, limit_seconds(calendar, rules.PERMIT_LIMIT_DAYS), 0
             )
+    settle_steps(ticket, calendar)
+
+
+def settle_steps(ticket: Ticket, calendar: WorkingCalendar | None = None) -> None:
+    """Stores the working time of every step that has ended (completed, or its ticket closed),
+    measured on ``calendar``, so that no reader measures it again; a running step has none."""
+    calendar = calendar or working_calendar()
+    for step in ticket.steps:
+        end = step.completed_at or ticket.closed_at
+        if step.started_at is None or end is None:
+            step.working_seconds = None
+            continue
+        step.working_seconds = None  # measure, do not read the old value
+        step.working_seconds = step_working_seconds(ticket, step, end, calendar)
 
 
 def open_ticket(ticket: Ticket, case: Case, now: datetime, calendar: WorkingCalendar) -> None:
@@ -231,9 +246,13 @@ def permit_lights(ticket: Ticket, now: datetime, calendar: WorkingCalendar) -> d
 def step_working_seconds(
     ticket: Ticket, step: Step, now: datetime, calendar: WorkingCalendar
 ) -> int | None:
-    """Working time a step has taken so far (or in all), suspensions not counted."""
+    """Working time a step has taken so far (or in all), suspensions not counted: stored once
+    the step has ended (``settle_steps``), measured for a running one."""
     if step.started_at is None:
         return None
+    stored = getattr(step, "working_seconds", None)
+    if stored is not None:
+        return stored
     # a returned ticket's open step stopped when it was returned
     end = step.completed_at or min(ticket.closed_at or now, clock_now(ticket, now))
     return max(0, calendar.working_seconds(step.started_at, end) - step.suspended_seconds)
@@ -507,6 +526,41 @@ def _sla_message(ticket: Ticket, light: str, permit=None) -> str:
     return _(
         "Case %(reference)s, %(service)s (%(provider)s): 75%% of its time limit is used.", **params
     )
+
+
+def restate_closed(calendar: WorkingCalendar, day: date | None = None, batch: int = 500) -> int:
+    """After the calendar changed, in the caller's transaction: the stored working time of
+    closed tickets whose life spans ``day`` (every closed ticket when None: the office hours
+    changed), measured again on ``calendar``. Returns how many; reads in batches."""
+    query = db.select(Ticket.id).where(Ticket.status.in_(rules.TERMINAL))
+    if day is not None:
+        start = datetime.combine(day, time.min, calendar.tz)
+        query = query.where(
+            Ticket.created_at < start + timedelta(days=1), Ticket.closed_at >= start
+        )
+    count, last = 0, 0
+    while True:
+        ids = (
+            db.session.execute(query.where(Ticket.id > last).order_by(Ticket.id).limit(batch))
+            .scalars()
+            .all()
+        )
+        if not ids:
+            return count
+        tickets = db.session.execute(
+            db.select(Ticket)
+            .where(Ticket.id.in_(ids))
+            .options(
+                selectinload(Ticket.steps),
+                selectinload(Ticket.permits),
+                selectinload(Ticket.suspensions),
+            )
+        ).scalars()
+        for ticket in tickets:
+            _measure_suspensions(ticket, calendar)
+            settle_steps(ticket, calendar)
+        db.session.flush()
+        count, last = count + len(ids), ids[-1]
 
 
 def recompute_open_due_times() -> int:

@@ -114,12 +114,22 @@ def uncovered_years(today: date) -> list[int]:
     ]
 
 
-def _changed(action: str, actor, detail: dict) -> None:
+EVERY_DAY = "every day"
+
+
+def _changed(action: str, actor, detail: dict, days: date | str | None = None) -> None:
+    """Records a calendar edit. The stored working time of closed tickets that ``days`` (one
+    date, or EVERY_DAY) touches is restated in the same transaction; open tickets' due times
+    follow after the commit."""
     from jointdesk import audit
-    from jointdesk.sla import recompute_open_due_times
+    from jointdesk.sla import recompute_open_due_times, restate_closed
 
     audit.record(action, actor=actor, detail=detail)
     _new_version()
+    if days is not None:
+        db.session.flush()
+        calendar = _build()  # this transaction's calendar, the edit included
+        restate_closed(calendar, None if days == EVERY_DAY else days)
     db.session.commit()
     if has_request_context():
         forget_calendar()
@@ -137,7 +147,10 @@ def set_override(day: date, working: bool, note: str, actor) -> None:
     else:
         row.working, row.note, row.updated_by = working, note[:200], label
     _changed(
-        "calendar_changed", actor, {"day": day.isoformat(), "working": working, "note": note[:200]}
+        "calendar_changed",
+        actor,
+        {"day": day.isoformat(), "working": working, "note": note[:200]},
+        days=day,
     )
 
 
@@ -146,7 +159,7 @@ def remove_override(day: date, actor) -> bool:
     if row is None:
         return False
     db.session.delete(row)
-    _changed("calendar_changed", actor, {"day": day.isoformat(), "removed": True})
+    _changed("calendar_changed", actor, {"day": day.isoformat(), "removed": True}, days=day)
     return True
 
 
@@ -170,7 +183,7 @@ def set_office_hours(text: str, actor) -> None:
         db.session.add(Meta(key=OFFICE_HOURS_KEY, value=value))
     else:
         row.value = value
-    _changed("office_hours_changed", actor, {"office_hours": value})
+    _changed("office_hours_changed", actor, {"office_hours": value}, days=EVERY_DAY)
 
 
 def year_listing(year: int) -> list[dict]:

@@ -161,6 +161,7 @@ def _apply(
         ticket.return_reason = reason
         ticket.closed_at = now
         ticket.step_due_at = None
+        sla.settle_steps(ticket)  # the open step ended with the return
     elif action == "suspend":
         ticket.suspended_from = ticket.status
         ticket.suspend_reason = reason or None

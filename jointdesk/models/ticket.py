@@ -77,6 +77,9 @@ class Step(db.Model):
     completed_at = mapped_column(UTCDateTime, nullable=True)
     suspended_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     due_provisional: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # the working time the step took, suspensions not counted, stored when it ended (completed,
+    # or its ticket closed) and restated when the calendar changes; None while it runs
+    working_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     ticket: Mapped[Ticket] = relationship(back_populates="steps")
 
