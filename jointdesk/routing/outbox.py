@@ -7,12 +7,12 @@ again whatever the broker or a worker lost: while the broker is down, after a wo
 mid-task, after Redis restarted empty. Delivery is idempotent, so a duplicate costs nothing.
 
 How long the relay waits depends on what is known about a row:
-- never published (broker down at intake): at the relay's next run;
+- never published (the broker refused it at intake): at the relay's next run;
 - taken by a worker (its delivery task started, ``taken_by``) that is known dead (stopped, or
   no heartbeat for three intervals): at once;
 - published but never taken: after ``JOINTDESK_OUTBOX_UNTAKEN_SECONDS`` (the message may have
-  been lost with a killed worker's prefetched messages or an emptied Redis), doubling per
-  publication;
+  been lost with a killed worker's prefetched messages or an emptied Redis, or the web process
+  died between intake's commit and its publication), doubling per publication;
 - taken by a worker that is alive: after ``JOINTDESK_OUTBOX_REDELIVER_SECONDS``, doubling.
 A copy published while the first is still on its way makes no duplicate work: the delivery is
 a conditional UPDATE, and a copy of a row already done returns at once.
@@ -25,13 +25,12 @@ import time
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import and_, insert, literal, or_, update
-from sqlalchemy import case as sql_case
+from sqlalchemy import and_, insert, or_, update
 
 from jointdesk import audit, heartbeat
 from jointdesk.extensions import db
 from jointdesk.models import OutboxMessage, Ticket, User
-from jointdesk.models.types import UTCDateTime, utcnow
+from jointdesk.models.types import utcnow
 from jointdesk.policy.process import DISPATCHING, OPEN, QUEUED, proactive_contact
 
 DELIVER_TASK = "jointdesk.deliver_ticket"
@@ -39,13 +38,27 @@ MAX_BACKOFF_SECONDS = 3600
 log = logging.getLogger(__name__)
 
 
-def add_deliveries(tickets: list[tuple[int, str]]) -> list[tuple[int, str]]:
+def add_deliveries(tickets: list[tuple[int, str]], now) -> list[tuple[int, str]]:
     """Queues the hand-over of new tickets, given as (ticket id, provider queue), in the
-    caller's transaction with one multi-row INSERT; returns the rows as (id, queue)."""
+    caller's transaction with one multi-row INSERT; returns the rows as (id, queue).
+
+    The rows are written as published at ``now``, since ``publish_fresh`` publishes them right
+    after the commit: the fast path then costs no second write. Should the process die between
+    the commit and the publication, the relay publishes them once the untaken wait is over."""
+    wait = timedelta(seconds=current_app.config["JOINTDESK_OUTBOX_UNTAKEN_SECONDS"])
     ids = db.session.execute(
         insert(OutboxMessage.__table__).returning(OutboxMessage.id, sort_by_parameter_order=True),
         [
-            {"ticket_id": tid, "task": DELIVER_TASK, "queue": queue, "payload": {}}
+            {
+                "ticket_id": tid,
+                "task": DELIVER_TASK,
+                "queue": queue,
+                "payload": {},
+                "created_at": now,
+                "published_at": now,
+                "attempts": 1,
+                "next_attempt_at": now + wait,
+            }
             for tid, queue in tickets
         ],
     ).scalars()
@@ -53,47 +66,34 @@ def add_deliveries(tickets: list[tuple[int, str]]) -> list[tuple[int, str]]:
 
 
 def publish_fresh(messages: list[tuple[int, str]]) -> int:
-    """Publishes rows written just now (``add_deliveries``, committed), never published before;
-    returns how many went out. One UPDATE records them: a row a fast worker has taken already
-    keeps its taker and its wait. A failure is recorded and left to the relay, like
-    ``publish``."""
+    """Publishes the rows ``add_deliveries`` wrote, once committed; returns how many went out.
+    When the broker refuses one, that row and the rest are written back as never published,
+    with the error, for the relay's next run (like a failed ``_publish_rows``)."""
     celery = current_app.extensions["celery"]
-    now = utcnow()
-    sent: list[int] = []
-    failed = None
-    for message_id, queue in messages:
+    for n, (message_id, queue) in enumerate(messages):
         try:
             celery.send_task(DELIVER_TASK, args=[message_id], queue=queue, retry=False)
         except Exception as exc:  # broker down or unreachable: the relay will try again
-            failed = (message_id, f"{type(exc).__name__}: {exc}"[:500])
-            log.warning("outbox %s not published (%s); the relay will retry", *failed)
-            break  # the broker is away: leave the rest to the relay too
-        sent.append(message_id)
-    if sent:
-        wait = timedelta(seconds=current_app.config["JOINTDESK_OUTBOX_UNTAKEN_SECONDS"])
-        db.session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_(sent), OutboxMessage.done_at.is_(None))
-            .values(
-                attempts=OutboxMessage.attempts + 1,
-                published_at=now,
-                next_attempt_at=sql_case(
-                    (OutboxMessage.taken_by.is_(None), literal(now + wait, UTCDateTime)),
-                    else_=OutboxMessage.next_attempt_at,
-                ),
-                last_error=None,
+            error = f"{type(exc).__name__}: {exc}"[:500]
+            log.warning("outbox %s not published (%s); the relay will retry", message_id, error)
+            db.session.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id.in_([mid for mid, _queue in messages[n:]]),
+                    OutboxMessage.done_at.is_(None),
+                    OutboxMessage.taken_by.is_(None),
+                )
+                .values(
+                    published_at=None,
+                    attempts=0,
+                    next_attempt_at=utcnow(),
+                    last_error=error,
+                )
+                .execution_options(synchronize_session=False)
             )
-            .execution_options(synchronize_session=False)
-        )
-    if failed is not None:
-        db.session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == failed[0])
-            .values(last_error=failed[1], next_attempt_at=now)
-            .execution_options(synchronize_session=False)
-        )
-    db.session.commit()
-    return len(sent)
+            db.session.commit()
+            return n
+    return len(messages)
 
 
 def _send(msg: OutboxMessage) -> None:

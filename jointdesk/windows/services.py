@@ -363,7 +363,7 @@ def _write(
     if permits:
         session.execute(insert(Permit.__table__), permits)
     messages = outbox.add_deliveries(
-        [(t.id, providers[t.service_code].queue_name) for t in case.tickets]
+        [(t.id, providers[t.service_code].queue_name) for t in case.tickets], now
     )
     audit.record(
         "case_created",
