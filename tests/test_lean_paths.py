@@ -80,6 +80,21 @@ def test_api_views_cost_a_fixed_handful_of_statements(
     wrong = f"/api/v1/public/cases/{big['reference']}?code=00000000"
     assert len(statements(lambda: client.get(wrong))) == 1  # one small read, then the HMAC
 
+    def accept(case):
+        ticket = case["tickets"][0]
+        res = client.post(
+            f"/api/v1/tickets/{ticket['id']}/actions", json={"action": "accept"}, headers=staff
+        )
+        assert res.status_code == 200, res.get_json()
+
+    staff = users["water"][1]
+    client.get("/api/v1/cases/none", headers=staff)
+    fresh_small, fresh_big = submit(services=["water"]), submit()
+    deliver_all()
+    act_small = statements(lambda: accept(fresh_small))
+    act_big = statements(lambda: accept(fresh_big))
+    assert len(act_big) == len(act_small) <= 12
+
 
 def test_the_calendar_is_built_once_per_process_and_rebuilt_after_any_edit(app, db, users):
     from jointdesk import workingtime

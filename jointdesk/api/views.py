@@ -8,13 +8,14 @@ from collections.abc import Callable
 
 from flask import current_app, g, jsonify, request
 from flask_babel import gettext as _
+from sqlalchemy.orm import joinedload, selectinload
 
 from jointdesk import idempotency
 from jointdesk.access import can_act_on_ticket, can_read_queue, can_view_case
 from jointdesk.api import bp
 from jointdesk.api.openapi import openapi_document
 from jointdesk.auth import api_user
-from jointdesk.cases.read import load_case_data
+from jointdesk.cases.read import load_case_data, load_ticket_data
 from jointdesk.cases.services import case_dict, load_case, public_case_dict, ticket_dict
 from jointdesk.desk.services import ActionRefused, perform_action, queue_query
 from jointdesk.errors import ApiError
@@ -277,7 +278,16 @@ def provider_tickets(code: str):
 @api_roles("staff")
 def ticket_action(ticket_id: int):
     """One action on a ticket by its provider's staff; 409 when its state does not allow it."""
-    ticket = db.session.get(Ticket, ticket_id)
+    ticket = db.session.execute(
+        db.select(Ticket)
+        .where(Ticket.id == ticket_id)
+        .options(
+            joinedload(Ticket.case),
+            selectinload(Ticket.steps),
+            selectinload(Ticket.permits),
+            selectinload(Ticket.suspensions),
+        )
+    ).scalar_one_or_none()
     if ticket is None or not can_act_on_ticket(g.api_user, ticket):
         raise ApiError(404, "not_found", _("No such ticket in your queue."))
     data = json_body("Action")
@@ -297,7 +307,7 @@ def ticket_action(ticket_id: int):
         )
     except ActionRefused as exc:
         raise ApiError(exc.status, exc.code, exc.message, exc.fields) from exc
-    return jsonify(ticket_dict(ticket))
+    return jsonify(ticket_dict(load_ticket_data(ticket_id)))  # one read of what was committed
 
 
 def public_limit() -> str:

@@ -174,6 +174,36 @@ def _rows(value, table, order: tuple[str, ...], cls) -> list:
     return out
 
 
+def _ticket_select(dialect: str):
+    """Tickets with provider, representative and children; the caller adds the WHERE."""
+    provider_cols = [getattr(Provider, name).label(f"p_{name}") for name in _PROVIDER_COLUMNS]
+    return (
+        select(
+            *_TICKET_COLUMNS,
+            *provider_cols,
+            UserModel.username.label("r_username"),
+            UserModel.display_name.label("r_display_name"),
+            *(
+                _json_children(dialect, table, parent, Ticket.id).label(f"t_{key}")
+                for key, table, parent, _order, _cls in _TICKET_CHILDREN
+            ),
+        )
+        .join(Provider, Provider.id == Ticket.provider_id)
+        .outerjoin(UserModel, UserModel.id == Ticket.representative_id)
+        .order_by(Ticket.id)
+    )
+
+
+@functools.cache
+def _one_ticket_statement(dialect: str):
+    return (
+        _ticket_select(dialect)
+        .add_columns(*(c.label(f"k_{c.name}") for c in _CASE_COLUMNS))
+        .join(Case, Case.id == Ticket.case_id)
+        .where(Ticket.id == bindparam("ticket_id"))
+    )
+
+
 @functools.cache
 def _statements(dialect: str):
     """The two statements of a case read, built once per dialect (bound by parameters)."""
@@ -189,23 +219,7 @@ def _statements(dialect: str):
         .join(District, District.id == Case.district_id)
         .where(Case.reference == bindparam("reference"))
     )
-    provider_cols = [getattr(Provider, name).label(f"p_{name}") for name in _PROVIDER_COLUMNS]
-    ticket_stmt = (
-        select(
-            *_TICKET_COLUMNS,
-            *provider_cols,
-            UserModel.username.label("r_username"),
-            UserModel.display_name.label("r_display_name"),
-            *(
-                _json_children(dialect, table, parent, Ticket.id).label(f"t_{key}")
-                for key, table, parent, _order, _cls in _TICKET_CHILDREN
-            ),
-        )
-        .join(Provider, Provider.id == Ticket.provider_id)
-        .outerjoin(UserModel, UserModel.id == Ticket.representative_id)
-        .where(Ticket.case_id == bindparam("case_id"))
-        .order_by(Ticket.id)
-    )
+    ticket_stmt = _ticket_select(dialect).where(Ticket.case_id == bindparam("case_id"))
     return case_stmt, ticket_stmt
 
 
@@ -226,25 +240,37 @@ def load_case_data(reference: str) -> CaseData | None:
     for key, table, _parent, order, cls in _CASE_CHILDREN:
         setattr(case, key, _rows(m[f"c_{key}"], table, order, cls))
     ticket_rows = conn.execute(ticket_stmt, {"case_id": case.id}).all()
-    tickets = []
-    for t in ticket_rows:
-        m = t._mapping
-        ticket = TicketData({c.name: m[c.name] for c in _TICKET_COLUMNS})
-        ticket.case = case
-        ticket.provider = ProviderData(
-            {name: m[f"p_{name}"] for name in _PROVIDER_COLUMNS}, id=t.provider_id
-        )
-        ticket.representative = (
-            None
-            if t.representative_id is None
-            else UserData(
-                id=t.representative_id,
-                username=m["r_username"],
-                display_name=m["r_display_name"],
-            )
-        )
-        for key, table, _parent, order, cls in _TICKET_CHILDREN:
-            setattr(ticket, key, _rows(m[f"t_{key}"], table, order, cls))
-        tickets.append(ticket)
-    case.tickets = tickets
+    case.tickets = [_ticket(t._mapping, case) for t in ticket_rows]
     return case
+
+
+def _ticket(m, case: CaseData) -> TicketData:
+    ticket = TicketData({c.name: m[c.name] for c in _TICKET_COLUMNS})
+    ticket.case = case
+    ticket.provider = ProviderData(
+        {name: m[f"p_{name}"] for name in _PROVIDER_COLUMNS}, id=m["provider_id"]
+    )
+    ticket.representative = (
+        None
+        if m["representative_id"] is None
+        else UserData(
+            id=m["representative_id"],
+            username=m["r_username"],
+            display_name=m["r_display_name"],
+        )
+    )
+    for key, table, _parent, order, cls in _TICKET_CHILDREN:
+        setattr(ticket, key, _rows(m[f"t_{key}"], table, order, cls))
+    return ticket
+
+
+def load_ticket_data(ticket_id: int) -> TicketData | None:
+    """One ticket with its case's own row, provider, representative and children: one
+    statement (what a ticket answer shows, see ``cases.services.ticket_dict``)."""
+    conn = db.session.connection()
+    row = conn.execute(_one_ticket_statement(conn.dialect.name), {"ticket_id": ticket_id}).first()
+    if row is None:
+        return None
+    m = row._mapping
+    case = CaseData({c.name: m[f"k_{c.name}"] for c in _CASE_COLUMNS})
+    return _ticket(m, case)
