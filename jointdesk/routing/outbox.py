@@ -29,7 +29,7 @@ from sqlalchemy import and_, insert, or_, update
 
 from jointdesk import audit, heartbeat
 from jointdesk.extensions import db
-from jointdesk.models import OutboxMessage, Ticket, User
+from jointdesk.models import OutboxMessage, Provider, Step, Ticket, User
 from jointdesk.models.types import utcnow
 from jointdesk.policy.process import DISPATCHING, OPEN, QUEUED, proactive_contact
 
@@ -180,12 +180,12 @@ def take(msg: OutboxMessage, worker_id: str) -> None:
     db.session.commit()
 
 
-def _first_representative(ticket: Ticket) -> User | None:
+def _first_representative(ticket_id: int, provider_id: int, steps: list[str]) -> User | None:
     """客户代表全程负责: a ticket that nobody accepts (one step, 企业主动对接) gets its customer
     representative the moment it reaches the provider: the provider's default representative,
     else the active staff member carrying the fewest open tickets (then the longest-standing).
     A two-step ticket gets the staff member who accepts it. None: the provider has no staff."""
-    if ticket.representative_id is not None or not proactive_contact(s.name for s in ticket.steps):
+    if not proactive_contact(steps):
         return None
     open_load = (
         db.select(db.func.count(Ticket.id))
@@ -195,14 +195,14 @@ def _first_representative(ticket: Ticket) -> User | None:
     )
     rep = db.session.execute(
         db.select(User)
-        .where(User.provider_id == ticket.provider_id, User.role == "staff", User.active)
+        .where(User.provider_id == provider_id, User.role == "staff", User.active)
         .order_by(User.default_representative.desc(), open_load, User.id)
         .limit(1)
     ).scalar_one_or_none()
     if rep is not None:  # beside the version-checked UPDATE above, in the same transaction
         db.session.execute(
             update(Ticket)
-            .where(Ticket.id == ticket.id, Ticket.representative_id.is_(None))
+            .where(Ticket.id == ticket_id, Ticket.representative_id.is_(None))
             .values(representative_id=rep.id)
             .execution_options(synchronize_session=False)
         )
@@ -225,17 +225,26 @@ def deliver(message_id: int, worker_id: str | None = None) -> str:
         update(Ticket)
         .where(Ticket.id == msg.ticket_id, Ticket.status == DISPATCHING)
         .values(status=QUEUED, queued_at=now, version=Ticket.version + 1)
+        .returning(Ticket.case_id, Ticket.provider_id, Ticket.representative_id)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    ).first()
     if delay:
         time.sleep(delay)  # fault injection: the crash tests kill the worker here
-    if moved:
-        ticket = db.session.get(Ticket, msg.ticket_id)
-        detail = {"provider": ticket.provider.code, "queue": msg.queue}
-        rep = _first_representative(ticket)
-        if rep is not None:
-            detail["representative"] = rep.username
-        audit.record("dispatched", case_id=ticket.case_id, ticket_id=ticket.id, detail=detail)
+    if moved is not None:
+        rows = db.session.execute(  # the provider's code and the ticket's steps, in one read
+            db.select(Provider.code, Step.name)
+            .join(Step, Step.ticket_id == msg.ticket_id)
+            .where(Provider.id == moved.provider_id)
+            .order_by(Step.seq)
+        ).all()
+        detail = {"provider": rows[0].code, "queue": msg.queue}
+        if moved.representative_id is None:
+            rep = _first_representative(
+                msg.ticket_id, moved.provider_id, [row.name for row in rows]
+            )
+            if rep is not None:
+                detail["representative"] = rep.username
+        audit.record("dispatched", case_id=moved.case_id, ticket_id=msg.ticket_id, detail=detail)
     db.session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id == message_id, OutboxMessage.done_at.is_(None))
@@ -243,4 +252,4 @@ def deliver(message_id: int, worker_id: str | None = None) -> str:
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
-    return "delivered" if moved else "duplicate"
+    return "delivered" if moved is not None else "duplicate"
