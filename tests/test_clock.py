@@ -141,3 +141,21 @@ def test_suspension_shifts_the_due_time_by_exactly_the_working_time_lost(
     if remaining_then >= 0:
         assert CAL.working_seconds(resumed, due) == remaining_then
     assert CAL.working_seconds(start, due) == limit + lost
+
+
+def _window_walk(calendar, start, end) -> int:
+    """Working time summed over the office-hour windows one by one (the slow way)."""
+    end_local = end.astimezone(calendar.tz)
+    total = 0.0
+    for begin, close in calendar._windows(start):
+        if begin >= end_local:
+            break
+        total += (min(close, end_local) - begin).total_seconds()
+    return int(total)
+
+
+@settings(max_examples=300, deadline=None)
+@given(moments, st.integers(min_value=0, max_value=40 * 24 * 3600))
+def test_working_seconds_counts_each_office_window_of_each_working_day(start, span):
+    end = start + timedelta(seconds=span, microseconds=start.microsecond % 7)
+    assert CAL.working_seconds(start, end) == _window_walk(CAL, start, end)

@@ -68,6 +68,17 @@ class OfficeHours:
         )
 
 
+_ONE_DAY = timedelta(days=1)
+
+
+def _clock_seconds(t: time) -> int:
+    return t.hour * 3600 + t.minute * 60 + t.second
+
+
+def _day_seconds(moment: datetime) -> float:
+    return _clock_seconds(moment) + moment.microsecond / 1e6
+
+
 def library_knows(day: date) -> bool:
     """Whether the maintained holiday library has the official schedule for this date's year."""
     return _library_knows_year(day.year)
@@ -187,13 +198,29 @@ class WorkingCalendar:
             raise ValueError("moments must carry their UTC offset")
         if end <= start:
             return 0
-        end_local = end.astimezone(self.tz)
+        # wall-clock seconds of the day, as the office hours are: the same arithmetic as
+        # subtracting two local times of one zone
+        first, last = start.astimezone(self.tz), end.astimezone(self.tz)
+        day, last_day = first.date(), last.date()
+        if (last_day - day).days > MAX_SCAN_DAYS:
+            raise RuntimeError("no working time within ten years: check the calendar overrides")
+        lo, hi = _day_seconds(first), _day_seconds(last)
+        windows = self._office_seconds
         total = 0.0
-        for begin, close in self._windows(start):
-            if begin >= end_local:
-                break
-            total += (min(close, end_local) - begin).total_seconds()
+        while day <= last_day:
+            if self.is_working_day(day):
+                since = lo if day == first.date() else 0.0
+                until = hi if day == last_day else 86400.0
+                for open_, close in windows:
+                    span = min(close, until) - max(open_, since)
+                    if span > 0:
+                        total += span
+            day += _ONE_DAY
         return int(total)
+
+    @functools.cached_property
+    def _office_seconds(self) -> tuple[tuple[int, int], ...]:
+        return tuple((_clock_seconds(s), _clock_seconds(e)) for s, e in self.hours.intervals)
 
     def provisional_between(self, start: datetime, end: datetime) -> bool:
         """Whether any date from start to end (local) is a provisional guess."""
