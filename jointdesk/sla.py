@@ -324,9 +324,17 @@ def ticket_fees(ticket: Ticket, facts: rules.ProjectFacts) -> tuple[rules.Fee, r
 
 
 def fee_basis_text(basis: str) -> str:
+    """The basis in the reader's language; translated once per request and basis."""
+    from flask import g, has_request_context
+
     from jointdesk.labels import FEE_BASIS_LABELS
 
-    return FEE_BASIS_LABELS.get(basis, basis)
+    if not has_request_context():
+        return str(FEE_BASIS_LABELS.get(basis, basis))
+    seen = g.setdefault("fee_basis_texts", {})
+    if basis not in seen:
+        seen[basis] = str(FEE_BASIS_LABELS.get(basis, basis))
+    return seen[basis]
 
 
 def case_indicators(case: Case, now: datetime | None = None) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -23,7 +24,12 @@ from jointdesk.workingtime import working_calendar
 def iso(value: datetime | None) -> str | None:
     if value is None:
         return None
-    return value.astimezone(ZoneInfo(current_app.config["JOINTDESK_TIMEZONE"])).isoformat()
+    return value.astimezone(_zone(current_app.config["JOINTDESK_TIMEZONE"])).isoformat()
+
+
+@functools.cache
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
 
 
 def load_case(reference: str) -> Case | None:
