@@ -69,14 +69,12 @@ class OfficeHours:
 
 
 _ONE_DAY = timedelta(days=1)
+_DAY_MICROS = 86_400_000_000
 
 
-def _clock_seconds(t: time) -> int:
-    return t.hour * 3600 + t.minute * 60 + t.second
-
-
-def _day_seconds(moment: datetime) -> float:
-    return _clock_seconds(moment) + moment.microsecond / 1e6
+def _day_micros(t: time | datetime) -> int:
+    """Microseconds since midnight on the wall clock."""
+    return ((t.hour * 60 + t.minute) * 60 + t.second) * 1_000_000 + t.microsecond
 
 
 def library_knows(day: date) -> bool:
@@ -204,23 +202,23 @@ class WorkingCalendar:
         day, last_day = first.date(), last.date()
         if (last_day - day).days > MAX_SCAN_DAYS:
             raise RuntimeError("no working time within ten years: check the calendar overrides")
-        lo, hi = _day_seconds(first), _day_seconds(last)
-        windows = self._office_seconds
-        total = 0.0
+        lo, hi = _day_micros(first), _day_micros(last)
+        windows = self._office_micros
+        total = 0  # microseconds, exactly
         while day <= last_day:
             if self.is_working_day(day):
-                since = lo if day == first.date() else 0.0
-                until = hi if day == last_day else 86400.0
+                since = lo if day == first.date() else 0
+                until = hi if day == last_day else _DAY_MICROS
                 for open_, close in windows:
                     span = min(close, until) - max(open_, since)
                     if span > 0:
                         total += span
             day += _ONE_DAY
-        return int(total)
+        return total // 1_000_000
 
     @functools.cached_property
-    def _office_seconds(self) -> tuple[tuple[int, int], ...]:
-        return tuple((_clock_seconds(s), _clock_seconds(e)) for s, e in self.hours.intervals)
+    def _office_micros(self) -> tuple[tuple[int, int], ...]:
+        return tuple((_day_micros(s), _day_micros(e)) for s, e in self.hours.intervals)
 
     def provisional_between(self, start: datetime, end: datetime) -> bool:
         """Whether any date from start to end (local) is a provisional guess."""
