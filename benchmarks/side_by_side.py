@@ -1,0 +1,205 @@
+"""The floor and JointDesk side by side: each started alone, measured with the same client,
+stopped; then the ratios, the curve and the files under docs/benchmarks/."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from benchmarks import report
+from benchmarks.client import closed_loop, fanout
+from benchmarks.systems import Settings, System, make_system, postgresql_version, redis_version
+
+VIEW_SET = 256  # cases the view and look-up figures cycle over (the newest ones)
+
+
+def cpu_jiffies() -> tuple[int, int]:
+    """Busy and total CPU time of the whole machine so far (/proc/stat, in jiffies)."""
+    with open("/proc/stat") as stat:
+        fields = [int(x) for x in stat.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def busy_cores(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """Cores busy on average between two ``cpu_jiffies`` readings."""
+    total = after[1] - before[1]
+    return round((after[0] - before[0]) / total * (os.cpu_count() or 1), 2) if total else 0.0
+
+
+def say(message: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
+
+
+def throughput(system: System, name: str, make_request, clients: int, args, on_answer=None):
+    result = closed_loop(
+        system.host,
+        system.port,
+        make_request,
+        clients,
+        args.duration,
+        args.warmup,
+        on_answer=on_answer,
+    )
+    system.processes.check()
+    say(
+        f"  {name:<7} {result.throughput:8.1f} /s  p50 {result.latency_ms['p50']} ms  "
+        f"p99 {result.latency_ms['p99']} ms  errors {result.errors}  "
+        f"client CPU {result.client_cpu:.2f} cores"
+        + (f"\n          first error: {result.first_error}" if result.first_error else "")
+    )
+    return result.as_dict()
+
+
+def measure(system: System, args) -> dict:
+    """Every figure of one running system."""
+    out: dict = {
+        "label": report.LABELS[system.name],
+        "hello_endpoint": system.hello_endpoint,
+        "throughput": {},
+        "fanout": [],
+    }
+    hello = system.hello()
+    out["throughput"]["hello"] = throughput(system, "hello", lambda k, n: hello, 16, args)
+
+    cases: list[dict] = []
+    out["throughput"]["intake"] = throughput(
+        system,
+        "intake",
+        lambda k, n: system.intake(),
+        8,
+        args,
+        on_answer=lambda k, body: cases.append(system.created(body)),
+    )
+    if not cases:
+        raise RuntimeError(f"{system.name}: intake created no case")
+    say(f"  {len(cases)} cases; waiting for the workers to catch up")
+    system.wait_fanned_out(cases[-1], timeout=300)
+
+    sample = cases[-VIEW_SET:]
+    for figure in ("view", "lookup"):
+        reqs = [case[figure] for case in sample]
+        out["throughput"][figure] = throughput(
+            system, figure, lambda k, n, reqs=reqs: reqs[(k * 31 + n) % len(reqs)], 16, args
+        )
+
+    for rate in args.rates:
+        time.sleep(1)
+        point = fanout(
+            system.host,
+            system.port,
+            lambda i: system.intake(),
+            lambda body: system.created(body)["view"],
+            rate,
+            args.fanout_duration,
+            poll_every=args.poll_ms / 1000,
+        )
+        system.processes.check()
+        d = point.as_dict()
+        out["fanout"].append(d)
+        say(
+            f"  fan-out at {rate:g}/s: intake p50/p99 {d['intake_ms']['p50']}/"
+            f"{d['intake_ms']['p99']} ms, fan-out p50/p99 {d['fanout_client_ms']['p50']}/"
+            f"{d['fanout_client_ms']['p99']} ms (server {d['fanout_server_ms']['p50']}/"
+            f"{d['fanout_server_ms']['p99']}), {d['completed']}/{d['offered']} done"
+            + (
+                f", dropped {d['dropped']}, timeouts {d['timeouts']}, errors {d['errors']}"
+                if d["saturated"]
+                else ""
+            )
+            + (f"\n          first error: {d['first_error']}" if d["first_error"] else "")
+        )
+    return out
+
+
+def machine(settings: Settings) -> dict:
+    cpu = "?"
+    with open("/proc/cpuinfo") as info:
+        for line in info:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    uname = platform.uname()
+    return {
+        "system": uname.system,
+        "release": uname.release,
+        "machine": uname.machine,
+        "uname": " ".join(uname),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "load_average_before": [round(x, 2) for x in os.getloadavg()],
+        "postgresql": postgresql_version(settings.admin_url),
+        "redis": redis_version(settings.redis(settings.app_redis_db)),
+        "python": platform.python_version(),
+    }
+
+
+def run(args) -> dict:
+    settings = Settings(
+        admin_url=args.admin_url,
+        redis_url=args.redis_url,
+        floor_redis_db=args.floor_redis_db,
+        app_redis_db=args.app_redis_db,
+        floor_database=args.floor_database,
+        app_database=args.app_database,
+    )
+    results: dict = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "quick": args.quick,
+        "machine": machine(settings),
+        "settings": {
+            "duration": args.duration,
+            "warmup": args.warmup,
+            "fanout_duration": args.fanout_duration,
+            "rates": args.rates,
+            "poll_ms": args.poll_ms,
+            "web": "gunicorn -w 2 (sync); embedded: waitress, 8 threads",
+            "workers": "Celery -c 2",
+        },
+        "systems": {},
+    }
+    parent = Path(tempfile.mkdtemp(prefix="jointdesk-bench-"))
+    try:
+        for name in args.only:
+            system = make_system(name, settings, parent)
+            quiet = cpu_jiffies()
+            time.sleep(2)
+            idle_busy = busy_cores(quiet, cpu_jiffies())
+            if idle_busy > 0.25:
+                say(
+                    f"WARNING: before starting, the machine was busy with something else "
+                    f"({idle_busy} cores): figures will be low and ratios noisy"
+                )
+            say(f"{report.LABELS[name]}: starting (port {system.port}, logs in {system.workdir})")
+            try:
+                system.start()
+                system.wait_until_up()
+                system.warm_up()
+                say(f"{report.LABELS[name]}: up")
+                began = cpu_jiffies()
+                results["systems"][name] = measure(system, args)
+                results["systems"][name]["machine_busy"] = {
+                    "before_start_cores": idle_busy,
+                    "while_measured_cores": busy_cores(began, cpu_jiffies()),
+                }
+            except BaseException:
+                for proc_name, _ in system.processes.procs:
+                    print(f"--- {proc_name} log ---\n{system.processes.tail(proc_name)}")
+                raise
+            finally:
+                say(f"{report.LABELS[name]}: stopping")
+                system.stop()
+                if not args.keep_data:
+                    system.cleanup()
+    finally:
+        if args.keep_data:
+            say(f"kept the logs and instance folders in {parent}")
+        else:
+            shutil.rmtree(parent, ignore_errors=True)
+    results["table"] = report.build_table(results["systems"])
+    return results
