@@ -27,6 +27,7 @@ follows ``--`` on this command line; ``--skip-scale`` skips it.
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 from pathlib import Path
@@ -91,6 +92,12 @@ def parser() -> argparse.ArgumentParser:
         default=ROOT / "docs" / "benchmarks",
         help="where results.json, latest.md and curve.png go (default docs/benchmarks)",
     )
+    p.add_argument(
+        "--from-results",
+        type=Path,
+        metavar="results.json",
+        help="measure nothing: redraw the tables and the curve from an earlier results.json",
+    )
     p.add_argument("--keep-data", action="store_true", help="keep databases, logs, instances")
     p.add_argument("--skip-side-by-side", action="store_true", help="only the scale part")
     p.add_argument("--skip-scale", action="store_true", help="no scale part")
@@ -119,9 +126,13 @@ def _stop(_signum, _frame):
 
 
 def side_by_side(args) -> None:
-    from benchmarks.side_by_side import run
+    if args.from_results:
+        results = json.loads(args.from_results.read_text())
+        results["table"] = report.build_table(results["systems"])
+    else:
+        from benchmarks.side_by_side import run
 
-    results = run(args)
+        results = run(args)
     present = tuple(name for name in report.SYSTEMS if results["systems"].get(name))
     print()
     print(report.markdown_table(results["table"], present))
@@ -148,10 +159,11 @@ def scale(scale_argv: list[str]) -> None:
 def main(argv: list[str] | None = None) -> None:
     args, scale_argv = parse(sys.argv[1:] if argv is None else argv)
     signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started ignoring it
     try:
         if not args.skip_side_by_side:
             side_by_side(args)
-        if not args.skip_scale:
+        if not args.skip_scale and not args.from_results:
             scale(scale_argv)
     except KeyboardInterrupt:
         print("interrupted; everything started was stopped", file=sys.stderr)

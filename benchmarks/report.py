@@ -13,6 +13,7 @@ LABELS = {
     "jointdesk": "JointDesk (PostgreSQL + Redis)",
     "embedded": "embedded (SQLite + filesystem broker)",
 }
+SHORT = {"floor": "floor", "jointdesk": "JointDesk", "embedded": "embedded"}
 HEADLINE_RATE = 20.0
 
 # key, words, kind, goal (throughput: ratio at least; latency: ratio at most; None: informative)
@@ -182,7 +183,7 @@ def curve_table(systems: dict) -> str:
     rates = sorted({p["rate"] for name in present for p in systems[name].get("fanout", [])})
     head = ["applications/s"]
     for name in present:
-        head += [f"{LABELS[name]}: intake", "fan-out"]
+        head += [f"{SHORT[name]} intake", f"{SHORT[name]} fan-out"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for rate in rates:
         cells = [f"{rate:g}"]
@@ -276,6 +277,7 @@ def draw_curve(results: dict, path: Path) -> bool:
     systems = results["systems"]
     colours = {"floor": "#555555", "jointdesk": "#c0392b", "embedded": "#2471a3"}
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), sharey=True)
+    marked = False
     panels = (
         ("fanout_client_ms", "fan-out: POST answered → last ticket queued"),
         ("intake_ms", "intake: POST round trip"),
@@ -304,8 +306,9 @@ def draw_curve(results: dict, path: Path) -> bool:
                     "x",
                     color="black",
                     markersize=10,
-                    label="overloaded" if name == "jointdesk" else None,
+                    label=None if marked else "overloaded (see latest.md)",
                 )
+                marked = True
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xticks(sorted({p["rate"] for s in systems.values() if s for p in s["fanout"]}))
@@ -315,7 +318,7 @@ def draw_curve(results: dict, path: Path) -> bool:
         ax.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel("ms")
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
     fig.suptitle(f"JointDesk against the floor — {results['date']}", fontsize=11)
     fig.tight_layout(rect=(0, 0.12, 1, 1))
     fig.savefig(path, dpi=100)

@@ -187,7 +187,7 @@ def run(args) -> dict:
                     "before_start_cores": idle_busy,
                     "while_measured_cores": busy_cores(began, cpu_jiffies()),
                 }
-            except BaseException:
+            except Exception:
                 for proc_name, _ in system.processes.procs:
                     print(f"--- {proc_name} log ---\n{system.processes.tail(proc_name)}")
                 raise
