@@ -21,7 +21,12 @@ FIGURES = (
     ("intake", "intake, 8 clients back to back, 4-service application", "throughput", 0.5),
     ("view", "case view, 16 connections", "throughput", 0.5),
     ("lookup", "public look-up by reference + code, 16 connections", "throughput", 0.5),
-    ("hello", "HTTP floor (see below), 16 connections", "throughput", None),
+    (
+        "hello",
+        "HTTP floor: `/hello`; JointDesk: an API call without a token (401), 16 connections",
+        "throughput",
+        None,
+    ),
     (
         "fanout_p99",
         "fan-out at {rate}/s, client polling the case every 20 ms: p99 from the POST's "

@@ -129,7 +129,7 @@ def machine(settings: Settings) -> dict:
         "system": uname.system,
         "release": uname.release,
         "machine": uname.machine,
-        "uname": " ".join(uname),
+        "uname": f"{uname.system} {uname.release} {uname.version} {uname.machine}",  # no host
         "cpu": cpu,
         "cores": os.cpu_count(),
         "load_average_before": [round(x, 2) for x in os.getloadavg()],
