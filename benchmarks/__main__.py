@@ -3,7 +3,9 @@ scale part.
 
 The floor is ``benchmarks/floor_app.py``, a byte-for-byte copy of ``shared/perf/floor_app.py``
 (the least code with JointDesk's job shape; kept unchanged as the yardstick). Each system is
-started alone the way it runs for real, measured with the same client, and stopped:
+started the way it runs for real and measured with the same client; they are up together
+and take turns figure by figure (the others idle meanwhile), so that other work on a shared
+machine weighs on both sides of a ratio alike (``--sequential``: each alone):
 
 - ``floor``: gunicorn -w 2 + Celery -c 2 on PostgreSQL and Redis;
 - ``jointdesk``: production settings, gunicorn -w 2 + ``jointdesk worker -c 2`` + ``jointdesk
@@ -97,6 +99,12 @@ def parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="results.json",
         help="measure nothing: redraw the tables and the curve from an earlier results.json",
+    )
+    p.add_argument(
+        "--sequential",
+        action="store_true",
+        help="each system alone, started and stopped in turn (default: all up together, "
+        "taking turns figure by figure)",
     )
     p.add_argument("--keep-data", action="store_true", help="keep databases, logs, instances")
     p.add_argument("--skip-side-by-side", action="store_true", help="only the scale part")

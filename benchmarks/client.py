@@ -295,6 +295,7 @@ class FanoutResult:
     late_ms: list[float] = field(default_factory=list)  # how late a POST left its schedule
     started: float = 0.0  # the first arrival's time (perf_counter)
     last_answer: float = 0.0  # the last intake answer's time
+    last_case: Request | None = None  # the view of the case answered last
     dropped: int = 0  # arrivals with every client slot busy: not sent
     timeouts: int = 0  # not fanned out within the timeout
     errors: int = 0
@@ -379,6 +380,7 @@ def fanout(
             result.late_ms.append(max(0.0, sent - due) * 1000)
             result.last_answer = max(result.last_answer, answered)
         view = view_of(body)
+        result.last_case = view
         polls = 0
         poll_at = answered
         while True:

@@ -231,7 +231,13 @@ def markdown(results: dict) -> str:
         + (" (a --quick run: short durations, rough figures)" if results.get("quick") else "")
         + ".",
         "",
-        f"Each system alone on the machine, the client beside it; gunicorn -w 2 (sync) and "
+        (
+            "Each system measured alone, the client beside it"
+            if s.get("turns", "sequential") == "sequential"
+            else "The systems up together and measured in turn, figure by figure (the others "
+            "idle meanwhile), the client beside them"
+        )
+        + "; gunicorn -w 2 (sync) and "
         f"Celery -c 2 for the floor and JointDesk; throughput over {s['duration']:g} s after "
         f"{s['warmup']:g} s of warm-up; fan-out for {s['fanout_duration']:g} s per rate. "
         "Ratios are to the floor of the same run (higher is better for throughput, lower for "

@@ -13,7 +13,13 @@ from pathlib import Path
 
 from benchmarks import report
 from benchmarks.client import closed_loop, fanout
-from benchmarks.systems import Settings, System, make_system, postgresql_version, redis_version
+from benchmarks.systems import (
+    Settings,
+    System,
+    make_system,
+    postgresql_version,
+    redis_version,
+)
 
 VIEW_SET = 256  # cases the view and look-up figures cycle over (the newest ones)
 
@@ -56,65 +62,87 @@ def throughput(system: System, name: str, make_request, clients: int, args, on_a
     return result.as_dict()
 
 
-def measure(system: System, args) -> dict:
-    """Every figure of one running system."""
-    out: dict = {
-        "label": report.LABELS[system.name],
-        "hello_endpoint": system.hello_endpoint,
-        "throughput": {},
-        "fanout": [],
-    }
-    hello = system.hello()
-    out["throughput"]["hello"] = throughput(system, "hello", lambda k, n: hello, 16, args)
+def drain(system: System, case: dict | None) -> None:
+    """Waits until ``case`` is fanned out, so no backlog of this system's workers takes the
+    cores from the next measurement."""
+    if case is None:
+        return
+    try:
+        system.wait_fanned_out(case, timeout=180)
+    except RuntimeError as exc:
+        say(f"  WARNING: {exc}; going on")
 
-    cases: list[dict] = []
-    out["throughput"]["intake"] = throughput(
-        system,
-        "intake",
-        lambda k, n: system.intake(),
-        8,
-        args,
-        on_answer=lambda k, body: cases.append(system.created(body)),
+
+def steps(system: System, args, out: dict) -> list:
+    """One system's figures as steps, each measuring one figure into ``out``; every system
+    has the same steps, so steps of two systems can take turns."""
+    out.update(
+        label=report.LABELS[system.name],
+        hello_endpoint=system.hello_endpoint,
+        throughput={},
+        fanout=[],
     )
-    if not cases:
-        raise RuntimeError(f"{system.name}: intake created no case")
-    say(f"  {len(cases)} cases; waiting for the workers to catch up")
-    system.wait_fanned_out(cases[-1], timeout=300)
+    cases: list[dict] = []
 
-    sample = cases[-VIEW_SET:]
-    for figure in ("view", "lookup"):
-        reqs = [case[figure] for case in sample]
-        out["throughput"][figure] = throughput(
-            system, figure, lambda k, n, reqs=reqs: reqs[(k * 31 + n) % len(reqs)], 16, args
-        )
+    def hello():
+        req = system.hello()
+        out["throughput"]["hello"] = throughput(system, "hello", lambda k, n: req, 16, args)
 
-    for rate in args.rates:
-        time.sleep(1)
-        point = fanout(
-            system.host,
-            system.port,
-            lambda i: system.intake(),
-            lambda body: system.created(body)["view"],
-            rate,
-            args.fanout_duration,
-            poll_every=args.poll_ms / 1000,
+    def intake():
+        out["throughput"]["intake"] = throughput(
+            system,
+            "intake",
+            lambda k, n: system.intake(),
+            8,
+            args,
+            on_answer=lambda k, body: cases.append(system.created(body)),
         )
-        system.processes.check()
-        d = point.as_dict()
-        out["fanout"].append(d)
-        say(
-            f"  fan-out at {rate:g}/s: intake p50/p99 {d['intake_ms']['p50']}/"
-            f"{d['intake_ms']['p99']} ms, fan-out p50/p99 {d['fanout_client_ms']['p50']}/"
-            f"{d['fanout_client_ms']['p99']} ms (server {d['fanout_server_ms']['p50']}/"
-            f"{d['fanout_server_ms']['p99']}), {d['completed']}/{d['offered']} done"
-            + (
-                f", dropped {d['dropped']}, timeouts {d['timeouts']}, errors {d['errors']}"
-                if d["saturated"]
-                else ""
+        if not cases:
+            raise RuntimeError(f"{system.name}: intake created no case")
+        say(f"  {len(cases)} cases; waiting for the workers to catch up")
+        drain(system, cases[-1])
+
+    def load(figure: str):
+        def step():
+            reqs = [case[figure] for case in cases[-VIEW_SET:]]
+            out["throughput"][figure] = throughput(
+                system, figure, lambda k, n: reqs[(k * 31 + n) % len(reqs)], 16, args
             )
-            + (f"\n          first error: {d['first_error']}" if d["first_error"] else "")
-        )
-    return out
+
+        return step
+
+    def fan(rate: float):
+        def step():
+            time.sleep(1)
+            point = fanout(
+                system.host,
+                system.port,
+                lambda i: system.intake(),
+                lambda body: system.created(body)["view"],
+                rate,
+                args.fanout_duration,
+                poll_every=args.poll_ms / 1000,
+            )
+            system.processes.check()
+            d = point.as_dict()
+            out["fanout"].append(d)
+            say(
+                f"  fan-out at {rate:g}/s: intake p50/p99 {d['intake_ms']['p50']}/"
+                f"{d['intake_ms']['p99']} ms, fan-out p50/p99 {d['fanout_client_ms']['p50']}/"
+                f"{d['fanout_client_ms']['p99']} ms (server {d['fanout_server_ms']['p50']}/"
+                f"{d['fanout_server_ms']['p99']}), {d['completed']}/{d['offered']} done"
+                + (
+                    f", dropped {d['dropped']}, timeouts {d['timeouts']}, errors {d['errors']}"
+                    if d["saturated"]
+                    else ""
+                )
+                + (f"\n          first error: {d['first_error']}" if d["first_error"] else "")
+            )
+            drain(system, point.last_case and {"view": point.last_case})
+
+        return step
+
+    return [hello, intake, load("view"), load("lookup"), *(fan(r) for r in args.rates)]
 
 
 def machine(settings: Settings) -> dict:
@@ -139,6 +167,69 @@ def machine(settings: Settings) -> dict:
     }
 
 
+def groups(args) -> list[list[str]]:
+    """Systems up at the same time, taking turns figure by figure, so that other work on a
+    shared machine weighs on every side of a ratio alike (an idle system costs about 1 % of
+    a core: measured, the embedded worker polling its broker folders costs most).
+    ``--sequential``: each system alone, started and stopped in turn."""
+    if args.sequential:
+        return [[name] for name in args.only]
+    return [list(args.only)]
+
+
+def measure_group(names: list[str], settings, parent: Path, args, into: dict) -> None:
+    """Starts the systems of ``names``, measures them figure by figure in turn, stops them."""
+    systems = [make_system(name, settings, parent) for name in names]
+    quiet = cpu_jiffies()
+    time.sleep(2)
+    idle_busy = busy_cores(quiet, cpu_jiffies())
+    if idle_busy > 0.25:
+        say(
+            f"WARNING: before starting, the machine was busy with something else "
+            f"({idle_busy} cores): figures will be low and ratios noisy"
+        )
+    busy = {s.name: [0, 0] for s in systems}
+    try:
+        for system in systems:
+            label = report.LABELS[system.name]
+            say(f"{label}: starting (port {system.port}, logs in {system.workdir})")
+            system.start()
+            system.wait_until_up()
+            system.warm_up()
+            say(f"{label}: up")
+        outs = {s.name: {} for s in systems}
+        plans = [steps(s, args, outs[s.name]) for s in systems]
+        for turn in zip(*plans, strict=True):
+            for system, step in zip(systems, turn, strict=True):
+                if len(systems) > 1:
+                    say(f"{report.LABELS[system.name]}:")
+                before = cpu_jiffies()
+                step()
+                after = cpu_jiffies()
+                busy[system.name][0] += after[0] - before[0]
+                busy[system.name][1] += after[1] - before[1]
+        for system in systems:
+            b, total = busy[system.name]
+            outs[system.name]["machine_busy"] = {
+                "before_start_cores": idle_busy,
+                "while_measured_cores": round(b / total * (os.cpu_count() or 1), 2)
+                if total
+                else 0.0,
+            }
+            into[system.name] = outs[system.name]
+    except Exception:
+        for system in systems:
+            for proc_name, _ in system.processes.procs:
+                print(f"--- {system.name} {proc_name} log ---\n{system.processes.tail(proc_name)}")
+        raise
+    finally:
+        for system in systems:
+            say(f"{report.LABELS[system.name]}: stopping")
+            system.stop()
+            if not args.keep_data:
+                system.cleanup()
+
+
 def run(args) -> dict:
     settings = Settings(
         admin_url=args.admin_url,
@@ -160,42 +251,14 @@ def run(args) -> dict:
             "poll_ms": args.poll_ms,
             "web": "gunicorn -w 2 (sync); embedded: waitress, 8 threads",
             "workers": "Celery -c 2",
+            "turns": "sequential" if args.sequential else "interleaved",
         },
         "systems": {},
     }
     parent = Path(tempfile.mkdtemp(prefix="jointdesk-bench-"))
     try:
-        for name in args.only:
-            system = make_system(name, settings, parent)
-            quiet = cpu_jiffies()
-            time.sleep(2)
-            idle_busy = busy_cores(quiet, cpu_jiffies())
-            if idle_busy > 0.25:
-                say(
-                    f"WARNING: before starting, the machine was busy with something else "
-                    f"({idle_busy} cores): figures will be low and ratios noisy"
-                )
-            say(f"{report.LABELS[name]}: starting (port {system.port}, logs in {system.workdir})")
-            try:
-                system.start()
-                system.wait_until_up()
-                system.warm_up()
-                say(f"{report.LABELS[name]}: up")
-                began = cpu_jiffies()
-                results["systems"][name] = measure(system, args)
-                results["systems"][name]["machine_busy"] = {
-                    "before_start_cores": idle_busy,
-                    "while_measured_cores": busy_cores(began, cpu_jiffies()),
-                }
-            except Exception:
-                for proc_name, _ in system.processes.procs:
-                    print(f"--- {proc_name} log ---\n{system.processes.tail(proc_name)}")
-                raise
-            finally:
-                say(f"{report.LABELS[name]}: stopping")
-                system.stop()
-                if not args.keep_data:
-                    system.cleanup()
+        for group in groups(args):
+            measure_group(group, settings, parent, args, results["systems"])
     finally:
         if args.keep_data:
             say(f"kept the logs and instance folders in {parent}")
