@@ -1,7 +1,7 @@
 """``python -m benchmarks`` (what ``make bench`` runs): JointDesk beside the floor, then the
 scale part.
 
-The floor is ``benchmarks/floor_app.py``, a byte-for-byte copy of ``shared/perf/floor_app.py``
+The floor is ``benchmarks/floor_app.py``, a byte-for-byte copy of ``../shared/perf/floor_app.py``
 (the least code with JointDesk's job shape; kept unchanged as the yardstick). Each system is
 started the way it runs for real and measured with the same client; they are up together
 and take turns figure by figure (the others idle meanwhile), so that other work on a shared
@@ -106,6 +106,11 @@ def parser() -> argparse.ArgumentParser:
         help="each system alone, started and stopped in turn (default: all up together, "
         "taking turns figure by figure)",
     )
+    p.add_argument(
+        "--readme",
+        action="store_true",
+        help="also put the new tables into README.md's Performance section",
+    )
     p.add_argument("--keep-data", action="store_true", help="keep databases, logs, instances")
     p.add_argument("--skip-side-by-side", action="store_true", help="only the scale part")
     p.add_argument("--skip-scale", action="store_true", help="no scale part")
@@ -149,6 +154,12 @@ def side_by_side(args) -> None:
     print()
     for path in report.write(results, args.output):
         print(f"wrote {path}")
+    if args.readme:
+        readme = ROOT / "README.md"
+        if report.update_readme(readme, results):
+            print(f"updated {readme}")
+        else:
+            print(f"{readme} has no {report.README_START} block: not updated")
 
 
 def scale(scale_argv: list[str]) -> None:

@@ -335,3 +335,55 @@ def draw_curve(results: dict, path: Path) -> bool:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return True
+
+
+README_START = "<!-- make bench: side by side -->"
+README_END = "<!-- /make bench: side by side -->"
+
+
+def readme_block(results: dict) -> str:
+    """The dated tables for the README's Performance section."""
+    m = results["machine"]
+    systems = results["systems"]
+    present = tuple(name for name in SYSTEMS if systems.get(name))
+    busy = [
+        f"{SHORT[n]} {systems[n]['machine_busy']['before_start_cores']:.2f}"
+        for n in present
+        if systems[n].get("machine_busy")
+    ]
+    note = (
+        f" Before it started, other work kept {busy[0].split()[-1]} of the "
+        f"{m.get('cores', '?')} cores busy, so the figures are low and the ratios rough."
+        if busy and float(busy[0].split()[-1]) > 0.25
+        else ""
+    )
+    return "\n".join(
+        [
+            README_START,
+            f"Last run: {results['date']}, {m.get('cores', '?')} cores ({m.get('cpu', '?')}), "
+            f"PostgreSQL {str(m.get('postgresql', '?')).split()[0]}, Redis "
+            f"{m.get('redis', '?')}, Python {m.get('python', '?')}"
+            + (", a --quick run" if results.get("quick") else "")
+            + "."
+            + note
+            + " [`latest.md`](docs/benchmarks/latest.md) has the details, `results.json` "
+            "every number.",
+            "",
+            markdown_table(results["table"], present),
+            "",
+            "Latency against the arrival rate (ms, p50 / p99):",
+            "",
+            curve_table(systems),
+            README_END,
+        ]
+    )
+
+
+def update_readme(path: Path, results: dict) -> bool:
+    """Puts ``readme_block`` between the markers in ``path``; False when they are missing."""
+    text = path.read_text()
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        return False
+    path.write_text(text[:start] + readme_block(results) + text[end + len(README_END) :])
+    return True

@@ -184,3 +184,23 @@ def test_requests_are_written_whole():
     assert b"Content-Length: 2\r\n" in data
     assert data.endswith(b"Authorization: Bearer t\r\n\r\n{}")
     assert b"Content-Length" not in Request("GET", "/x").encode(b"h")
+
+
+def test_the_readme_block_is_replaced_between_its_markers(tmp_path):
+    results = {
+        "date": "2026-11-27 05:00 UTC",
+        "machine": {"cores": 2, "cpu": "AMD EPYC", "postgresql": "15.20 (Debian)"},
+        "systems": {
+            "floor": _system(200.0, 1000.0, 40.0),
+            "jointdesk": _system(20.0, 600.0, 400.0),
+        },
+    }
+    results["table"] = report.build_table(results["systems"])
+    readme = tmp_path / "README.md"
+    readme.write_text(f"before\n{report.README_START}\nold\n{report.README_END}\nafter\n")
+    assert report.update_readme(readme, results)
+    text = readme.read_text()
+    assert text.startswith("before\n") and text.endswith("\nafter\n")
+    assert "old" not in text and "PostgreSQL 15.20," in text and "| 200 /s | 20 /s |" in text
+    readme.write_text("no markers\n")
+    assert not report.update_readme(readme, results)
