@@ -18,8 +18,8 @@ case every 20 ms). The table prints each system's figures and their ratio to the
 ``docs/benchmarks/`` gets results.json, latest.md and curve.png.
 
 Afterwards ``benchmarks.scale`` (the million-case part), if present, is called as
-``benchmarks.scale.main(argv)`` with ``argv`` = ``["--quick"]`` for a quick run plus whatever
-follows ``--`` on this command line; ``--skip-scale`` skips it.
+``benchmarks.scale.main(argv)`` with ``argv`` = whatever follows ``--`` on this command line;
+``--skip-scale`` skips it, and so does ``--quick`` unless arguments for it follow ``--``.
 
     make bench
     make bench BENCH_ARGS="--quick --skip-scale"
@@ -129,8 +129,6 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     for name, default in zip(("duration", "warmup", "fanout_duration"), defaults, strict=True):
         if getattr(args, name) is None:
             setattr(args, name, default)
-    if args.quick and "--quick" not in scale_argv:
-        scale_argv = ["--quick", *scale_argv]
     return args, scale_argv
 
 
@@ -182,7 +180,11 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if not args.skip_side_by_side:
             side_by_side(args)
-        if not args.skip_scale and not args.from_results:
+        if args.skip_scale or args.from_results:
+            pass
+        elif args.quick and not scale_argv:
+            print("a quick run: no scale part (give it arguments after --, e.g. -- --cases 20000)")
+        else:
             scale(scale_argv)
     except KeyboardInterrupt:
         print("interrupted; everything started was stopped", file=sys.stderr)

@@ -4,6 +4,7 @@ arguments, and the load client's HTTP against a local server. No timing is asser
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -107,7 +108,7 @@ def test_arguments_and_the_scale_parts():
     assert args.rates == [5.0, 20.0]
     assert args.only == ["floor", "jointdesk"]
     assert args.duration < 10
-    assert scale == ["--quick"]
+    assert scale == []
     args, scale = parse(["--duration", "7", "--", "--cases", "20000"])
     assert args.duration == 7 and args.warmup == 3.0
     assert scale == ["--cases", "20000"]
@@ -204,3 +205,23 @@ def test_the_readme_block_is_replaced_between_its_markers(tmp_path):
     assert "old" not in text and "PostgreSQL 15.20," in text and "| 200 /s | 20 /s |" in text
     readme.write_text("no markers\n")
     assert not report.update_readme(readme, results)
+
+
+def test_the_scale_part_is_called_with_the_arguments_after_the_dashes(monkeypatch, capsys):
+    import types
+
+    import benchmarks
+    from benchmarks.__main__ import scale
+
+    seen = []
+    fake = types.ModuleType("benchmarks.scale")
+    fake.main = seen.append
+    monkeypatch.setitem(sys.modules, "benchmarks.scale", fake)
+    monkeypatch.setattr(benchmarks, "scale", fake, raising=False)
+    scale(["--cases", "10"])
+    assert seen == [["--cases", "10"]]
+
+    monkeypatch.setitem(sys.modules, "benchmarks.scale", None)  # not there: import fails
+    monkeypatch.delattr(benchmarks, "scale")
+    scale([])
+    assert "no scale figures" in capsys.readouterr().out
