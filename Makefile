@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
 
 .PHONY: run test install translations lint bench clean
 
@@ -28,8 +29,13 @@ test: install
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
-bench: install
-	$(BIN)/python -m benchmarks.fanout $(BENCH_ARGS)
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e ".[test,bench]"
+	touch $(BENCH_STAMP)
+
+# the floor and JointDesk side by side (then the scale part); BENCH_ARGS="--quick" for a smoke run
+bench: install $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

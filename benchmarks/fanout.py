@@ -3,10 +3,12 @@
 Runs against whatever the settings name (default: the embedded SQLite and filesystem broker;
 set JOINTDESK_DATABASE_URL and JOINTDESK_BROKER_URL for PostgreSQL and Redis). Starts real
 Celery worker processes, submits N four-service applications at a steady rate through the
-real API (in-process WSGI client), and prints median and p99 of both latencies.
+real API (in-process WSGI client), and prints median and p99 of both latencies. A quick look
+at the fan-out path without a web server; ``make bench`` (``python -m benchmarks``) measures
+over HTTP beside the floor.
 
-    make bench
-    make bench BENCH_ARGS="--count 200 --rate 20 --concurrency 2"
+    python -m benchmarks.fanout
+    python -m benchmarks.fanout --count 200 --rate 20 --concurrency 2
 """
 
 from __future__ import annotations
