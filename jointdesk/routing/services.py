@@ -4,25 +4,29 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from sqlalchemy import and_, or_
+
 from jointdesk import audit
 from jointdesk.extensions import db
-from jointdesk.models import Provider, Route, User, queue_name_for
+from jointdesk.models import District, Provider, Route, User, queue_name_for
 
 
-def providers_for(district_id: int, services: Iterable[str]) -> dict[str, Provider | None]:
-    """The active provider that serves each service in the district, or None."""
+def route_application(
+    district: str, services: Iterable[str]
+) -> tuple[District | None, dict[str, Provider | None]]:
+    """The district named (by name or division code) and the active provider serving each
+    service there (None where none does), in one read; (None, {}) for an unknown district."""
     services = list(services)
     rows = db.session.execute(
-        db.select(Route.service_code, Provider)
-        .join(Provider, Route.provider_id == Provider.id)
-        .where(
-            Route.district_id == district_id,
-            Route.service_code.in_(services),
-            Provider.active.is_(True),
-        )
+        db.select(District, Route.service_code, Provider)
+        .outerjoin(Route, and_(Route.district_id == District.id, Route.service_code.in_(services)))
+        .outerjoin(Provider, and_(Provider.id == Route.provider_id, Provider.active.is_(True)))
+        .where(or_(District.name == district, District.division_code == district))
     ).all()
-    found = {code: provider for code, provider in rows}
-    return {code: found.get(code) for code in services}
+    if not rows:
+        return None, {}
+    found = {code: provider for _d, code, provider in rows if code is not None}
+    return rows[0][0], {code: found.get(code) for code in services}
 
 
 def provider_queue_names() -> list[str]:

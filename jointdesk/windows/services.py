@@ -23,7 +23,7 @@ from jointdesk.models import Case, District, Material, Permit, Step, Ticket, Use
 from jointdesk.models.types import utcnow
 from jointdesk.policy.process import DISPATCHING, TERMINAL
 from jointdesk.routing import outbox
-from jointdesk.routing.services import providers_for
+from jointdesk.routing.services import route_application
 from jointdesk.windows.validation import Application, ValidationFailed
 from jointdesk.workingtime import working_calendar
 
@@ -190,10 +190,9 @@ def submit_application(
     ``note`` is added to the audit event.
     """
     _already_pushed(app_data)
-    district = find_district(app_data.district)
+    district, providers = route_application(app_data.district, app_data.services)
     if district is None:
         raise ValidationFailed({"address.district": _("Unknown district.")})
-    providers = providers_for(district.id, app_data.services)
     unserved = [code for code, provider in providers.items() if provider is None]
     if unserved:
         raise ValidationFailed(
