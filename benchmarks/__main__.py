@@ -1,7 +1,7 @@
 """``python -m benchmarks`` (what ``make bench`` runs): JointDesk beside the floor, then the
 scale part.
 
-The floor is ``benchmarks/floor_app.py``, a byte-for-byte copy of ``../shared/perf/floor_app.py``
+The floor is ``benchmarks/floor_app.py``, kept byte for byte as it was given with the speed goals
 (the least code with JointDesk's job shape; kept unchanged as the yardstick). Each system is
 started the way it runs for real and measured with the same client; they are up together
 and take turns figure by figure (the others idle meanwhile), so that other work on a shared
