@@ -479,7 +479,7 @@ class _Generator:
                 queued_at,
                 closed_at,
                 due,
-                current_due if status != rules.CONNECTED else None,
+                current_due if open_ else None,  # a return clears it too
                 provisional,
                 t_suspend if status == rules.SUSPENDED else None,
                 lost,

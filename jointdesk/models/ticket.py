@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, false
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from jointdesk.extensions import db
@@ -10,11 +20,38 @@ from jointdesk.models.reference import Provider
 from jointdesk.models.types import UTCDateTime, utcnow
 from jointdesk.models.user import User
 
+# The provider queue's sort key (``desk.services.queue_query``): open before closed, the running
+# step's due time (none: last), the ticket's due time, the id. Indexed as written here, and the
+# queries use these same expressions (an expression index serves only its own expression).
+QUEUE_FAR = "'9999-12-31 00:00:00'"
+QUEUE_CLOSED_SQL = "closed_at IS NOT NULL"  # set by exactly the moves to connected and returned
+QUEUE_STEP_DUE_SQL = f"COALESCE(step_due_at, {QUEUE_FAR})"
+QUEUE_DUE_SQL = f"COALESCE(due_at, {QUEUE_FAR})"
+
 
 class Ticket(db.Model):
     __tablename__ = "tickets"
-    # the database itself guarantees exactly one ticket per (case, service)
-    __table_args__ = (UniqueConstraint("case_id", "service_code"),)
+    __table_args__ = (
+        # the database itself guarantees exactly one ticket per (case, service)
+        UniqueConstraint("case_id", "service_code"),
+        # a provider's queue in its order, and the same within one status (keyset pages)
+        Index(
+            "ix_tickets_queue",
+            "provider_id",
+            text(f"({QUEUE_CLOSED_SQL})"),
+            text(QUEUE_STEP_DUE_SQL),
+            text(QUEUE_DUE_SQL),
+            "id",
+        ),
+        Index(
+            "ix_tickets_queue_status",
+            "provider_id",
+            "status",
+            text(QUEUE_STEP_DUE_SQL),
+            text(QUEUE_DUE_SQL),
+            "id",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)

@@ -1,0 +1,42 @@
+"""provider queue indexes for keyset pages
+
+Revision ID: 0010
+Revises: 0008
+Create Date: 2026-11-27 05:00:00
+
+The queue's sort key (open before closed, the running step's due time, the ticket's due time,
+the id) as one index per provider, and the same within one status; the expressions are the
+model's (``models/ticket.py``), which the queries use letter for letter.
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision = '0010'
+down_revision = '0008'
+branch_labels = None
+depends_on = None
+
+FAR = "'9999-12-31 00:00:00'"
+CLOSED = "closed_at IS NOT NULL"
+STEP_DUE = f"COALESCE(step_due_at, {FAR})"
+DUE = f"COALESCE(due_at, {FAR})"
+
+
+def upgrade():
+    op.create_index(
+        'ix_tickets_queue',
+        'tickets',
+        ['provider_id', sa.text(f"({CLOSED})"), sa.text(STEP_DUE), sa.text(DUE), 'id'],
+    )
+    op.create_index(
+        'ix_tickets_queue_status',
+        'tickets',
+        ['provider_id', 'status', sa.text(STEP_DUE), sa.text(DUE), 'id'],
+    )
+
+
+def downgrade():
+    op.drop_index('ix_tickets_queue_status', table_name='tickets')
+    op.drop_index('ix_tickets_queue', table_name='tickets')
