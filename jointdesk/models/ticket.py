@@ -27,6 +27,8 @@ QUEUE_FAR = "'9999-12-31 00:00:00'"
 QUEUE_CLOSED_SQL = "closed_at IS NOT NULL"  # set by exactly the moves to connected and returned
 QUEUE_STEP_DUE_SQL = f"COALESCE(step_due_at, {QUEUE_FAR})"
 QUEUE_DUE_SQL = f"COALESCE(due_at, {QUEUE_FAR})"
+# open tickets (dispatching included), written out so that a partial index can be proved from it
+OPEN_SQL = "status IN ('dispatching', 'queued', 'accepted', 'suspended')"
 
 
 class Ticket(db.Model):
@@ -50,6 +52,13 @@ class Ticket(db.Model):
             text(QUEUE_STEP_DUE_SQL),
             text(QUEUE_DUE_SQL),
             "id",
+        ),
+        # the open tickets, in id order: the SLA jobs walk them in batches (sla.py)
+        Index(
+            "ix_tickets_open",
+            "id",
+            postgresql_where=text(OPEN_SQL),
+            sqlite_where=text(OPEN_SQL),
         ),
     )
 

@@ -1,4 +1,4 @@
-"""provider queue indexes for keyset pages
+"""provider queue indexes for keyset pages; open tickets for the SLA jobs
 
 Revision ID: 0010
 Revises: 0008
@@ -6,7 +6,8 @@ Create Date: 2026-11-27 05:00:00
 
 The queue's sort key (open before closed, the running step's due time, the ticket's due time,
 the id) as one index per provider, and the same within one status; the expressions are the
-model's (``models/ticket.py``), which the queries use letter for letter.
+model's (``models/ticket.py``), which the queries use letter for letter. And the open tickets
+in id order, which the SLA beat job and the due-time recomputation walk in batches.
 """
 from alembic import op
 import sqlalchemy as sa
@@ -22,6 +23,7 @@ FAR = "'9999-12-31 00:00:00'"
 CLOSED = "closed_at IS NOT NULL"
 STEP_DUE = f"COALESCE(step_due_at, {FAR})"
 DUE = f"COALESCE(due_at, {FAR})"
+OPEN = "status IN ('dispatching', 'queued', 'accepted', 'suspended')"
 
 
 def upgrade():
@@ -35,8 +37,16 @@ def upgrade():
         'tickets',
         ['provider_id', 'status', sa.text(STEP_DUE), sa.text(DUE), 'id'],
     )
+    op.create_index(
+        'ix_tickets_open',
+        'tickets',
+        ['id'],
+        postgresql_where=sa.text(OPEN),
+        sqlite_where=sa.text(OPEN),
+    )
 
 
 def downgrade():
+    op.drop_index('ix_tickets_open', table_name='tickets')
     op.drop_index('ix_tickets_queue_status', table_name='tickets')
     op.drop_index('ix_tickets_queue', table_name='tickets')
