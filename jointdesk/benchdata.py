@@ -41,7 +41,10 @@ from jointdesk.routing.outbox import DELIVER_TASK
 from jointdesk.workingtime import working_calendar
 
 SPAN_DAYS = 730  # two years of cases, ending now
-RECENT_DAYS = 30  # cases younger than this may still be open
+# limits are 1 or 2 working days: most tickets close within days, so only cases younger than
+# this may still be open in any state (fewer the older)
+RECENT_DAYS = 10
+STRAGGLER_DAYS = 180  # and a few younger than this still suspended
 DISPATCHING_SECONDS = 600  # cases younger than this still wait for their provider's channel
 _REF_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 BENCH_USER_PREFIX = "bench-"
@@ -349,14 +352,17 @@ class _Generator:
         if age < DISPATCHING_SECONDS:
             status = rules.DISPATCHING
         else:
-            p_open = 0.003 + (
-                0.6 * (1 - age / (RECENT_DAYS * 86400)) if age < RECENT_DAYS * 86400 else 0
-            )
-            if rng.random() < p_open:
+            if age < RECENT_DAYS * 86400:  # recent: open in any state, fewer the older
+                p_open = 0.6 * (1 - age / (RECENT_DAYS * 86400))
                 r = rng.random()
-                status = (
+                open_status = (
                     rules.QUEUED if r < 0.4 else rules.ACCEPTED if r < 0.75 else rules.SUSPENDED
                 )
+            else:  # a few stay suspended for months (the applicant's own works are not ready)
+                p_open = 0.005 if age < STRAGGLER_DAYS * 86400 else 0
+                open_status = rules.SUSPENDED
+            if rng.random() < p_open:
+                status = open_status
             else:
                 status = rules.RETURNED if rng.random() < 0.07 else rules.CONNECTED
         open_ = status not in rules.TERMINAL
@@ -583,6 +589,7 @@ def seed(
     progress: Callable[[str], None] | None = None,
     rng_seed: int = 8,
     drop_indexes: bool | None = None,
+    span_days: int = SPAN_DAYS,
 ) -> dict:
     """Writes ``cases`` cases with everything that belongs to them; returns row counts and the
     seconds taken. Refuses (SeedRefused) when cases exist and ``append`` is false. On
@@ -618,8 +625,8 @@ def seed(
     plan = {
         "n": cases,
         "now": now,
-        "span": timedelta(days=SPAN_DAYS).total_seconds(),
-        "first_moment": now - timedelta(days=SPAN_DAYS),
+        "span": timedelta(days=span_days).total_seconds(),
+        "first_moment": now - timedelta(days=span_days),
         "local_offset": ZoneInfo(current_app.config["JOINTDESK_TIMEZONE"]).utcoffset(now),
         "key": current_app.config["SECRET_KEY"].encode(),
         "clock": _Clock(),

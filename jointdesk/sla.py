@@ -445,6 +445,9 @@ class _Batches:
         self.kept = set(db.session.identity_map.keys())
 
     def release(self) -> None:
+        if not self.kept:  # the beat job's own session: let go of everything at once
+            db.session.expunge_all()
+            return
         for key, obj in list(db.session.identity_map.items()):
             if key not in self.kept and obj in db.session:  # (not expunged with its parent)
                 db.session.expunge(obj)
