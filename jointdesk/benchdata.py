@@ -696,6 +696,9 @@ def seed(
             rows = generator.take()
             _insert_sqlite(rows)
             tally(end - start, {t: len(r) for t, r in rows.items()})
+    from jointdesk.desk.services import refresh_closed_counts
+
+    refresh_closed_counts()  # seeded tickets were closed in the past: count them now
     say("ANALYZE ...")
     if postgres:
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

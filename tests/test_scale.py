@@ -194,3 +194,38 @@ def test_check_sla_reads_open_tickets_in_batches(db, seeded, app):
     for tickets in _open_ticket_batches(50):
         for ticket in tickets:
             assert ticket.sla_state == provider_light(lights(ticket, at, calendar))
+
+
+def test_queue_totals_from_the_closed_count_agree_with_counting(db, seeded, users):
+    from jointdesk.desk.services import _count, _queue_filters, queue_count, refresh_closed_counts
+    from jointdesk.models import ClosedTicketCount
+    from jointdesk.models.types import utcnow
+
+    provider_id = users["water"][0].provider_id
+    assert db.session.execute(db.select(db.func.count()).select_from(ClosedTicketCount)).scalar()
+
+    def check():
+        for status in (None, *rules.TICKET_STATUSES):
+            for overdue in (None, True, False):
+                expected = _count(_queue_filters(provider_id, status, overdue))
+                assert queue_count(provider_id, status=status, overdue=overdue) == expected
+
+    check()
+    # a ticket closed just now is in the live part, until the next snapshot
+    ticket = (
+        db.session.execute(
+            db.select(Ticket).where(Ticket.provider_id == provider_id, Ticket.status == "queued")
+        )
+        .scalars()
+        .first()
+    )
+    db.session.execute(
+        db.update(Ticket)
+        .where(Ticket.id == ticket.id)
+        .values(status="returned", closed_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    check()
+    refresh_closed_counts()
+    check()

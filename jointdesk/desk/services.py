@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import case as sql_case
@@ -17,7 +17,16 @@ from sqlalchemy.orm.exc import StaleDataError
 from jointdesk import audit, sla
 from jointdesk.extensions import db
 from jointdesk.logging_setup import redact
-from jointdesk.models import Case, Material, Permit, Provider, Suspension, Ticket, User
+from jointdesk.models import (
+    Case,
+    ClosedTicketCount,
+    Material,
+    Permit,
+    Provider,
+    Suspension,
+    Ticket,
+    User,
+)
 from jointdesk.models.ticket import QUEUE_FAR
 from jointdesk.models.types import UTCDateTime, utcnow
 from jointdesk.policy.process import (
@@ -32,6 +41,7 @@ from jointdesk.policy.process import (
     OPEN,
     SUSPENDED,
     SUSPENSION_REASONS,
+    TERMINAL,
     ActionNotAllowed,
     connect_blocker,
     next_permit_status,
@@ -464,10 +474,54 @@ def queue_query(
     return query.order_by(*key)
 
 
+def _count(filters: list) -> int:
+    return db.session.execute(db.select(func.count()).select_from(Ticket).where(*filters)).scalar()
+
+
 def queue_count(provider_id: int, *, status: str | None = None, overdue: bool | None = None):
-    """How many tickets the queue holds: an index-only count (``ix_tickets_queue_status``)."""
-    query = db.select(func.count()).select_from(Ticket)
-    return db.session.execute(query.where(*_queue_filters(provider_id, status, overdue))).scalar()
+    """How many tickets the queue holds with these filters, exactly, without counting a big
+    provider's whole history on every page: the open tickets (a small part of the index), plus
+    the final count of those closed before the last snapshot (``ClosedTicketCount``), plus
+    those closed since (``ix_tickets_provider_closed``). No snapshot: one index-only count."""
+    filters = _queue_filters(provider_id, status, overdue)
+    if overdue is True or (status is not None and status not in TERMINAL):
+        return _count(filters)  # open tickets only
+    closed = [status] if status else sorted(TERMINAL)
+    rows = db.session.execute(
+        db.select(ClosedTicketCount).where(
+            ClosedTicketCount.provider_id == provider_id, ClosedTicketCount.status.in_(closed)
+        )
+    ).scalars()
+    rows = list(rows)
+    if not rows:
+        return _count(filters)
+    before = rows[0].closed_before
+    total = sum(row.tickets for row in rows)
+    total += _count([*filters, Ticket.closed_at >= before])
+    if status is None:
+        total += _count([*filters, Ticket.closed_at.is_(None)])
+    return total
+
+
+CLOSED_COUNT_MARGIN = timedelta(hours=1)  # no closing action's transaction lasts this long
+
+
+def refresh_closed_counts(now: datetime | None = None) -> int:
+    """Counts again, per provider and closed status, the tickets closed more than an hour ago
+    (final: see ``ClosedTicketCount``); one transaction. Returns the tickets counted."""
+    before = (now or utcnow()) - CLOSED_COUNT_MARGIN
+    counts = db.session.execute(
+        db.select(Ticket.provider_id, Ticket.status, func.count())
+        .where(Ticket.closed_at < before, Ticket.status.in_(sorted(TERMINAL)))
+        .group_by(Ticket.provider_id, Ticket.status)
+    ).all()
+    db.session.execute(db.delete(ClosedTicketCount))
+    db.session.add_all(
+        ClosedTicketCount(provider_id=p, status=st, closed_before=before, tickets=n)
+        for p, st, n in counts
+    )
+    db.session.commit()
+    return sum(n for _p, _st, n in counts)
 
 
 @dataclass

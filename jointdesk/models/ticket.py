@@ -53,6 +53,8 @@ class Ticket(db.Model):
             text(QUEUE_DUE_SQL),
             "id",
         ),
+        # tickets closed since a moment, per provider (the live part of a queue's total)
+        Index("ix_tickets_provider_closed", "provider_id", "closed_at"),
         # the open tickets, in id order: the SLA jobs walk them in batches (sla.py)
         Index(
             "ix_tickets_open",
@@ -163,3 +165,22 @@ class Suspension(db.Model):
     reason: Mapped[str] = mapped_column(Text, default="")
 
     ticket: Mapped[Ticket] = relationship(back_populates="suspensions")
+
+
+class ClosedTicketCount(db.Model):
+    """How many tickets of a provider were closed (connected or returned) before a moment.
+
+    A closed ticket never changes its provider, its status or its ``closed_at`` again, and
+    ``closed_at`` is the moment of the closing action, so the count of those closed before a
+    moment safely in the past (an hour) is final: a queue's total is this count plus a live
+    count of the open tickets and of those closed since (``desk.services.queue_count``).
+    Rebuilt every hour by the beat (``refresh_closed_counts``) and after ``bench seed``; with no
+    row for a provider the total is simply counted.
+    """
+
+    __tablename__ = "closed_ticket_counts"
+
+    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), primary_key=True)
+    closed_before = mapped_column(UTCDateTime, nullable=False)
+    tickets: Mapped[int] = mapped_column(Integer, nullable=False)
