@@ -574,7 +574,11 @@ def _insert_sqlite(batch: dict[str, list[tuple]]) -> None:
         marks = ", ".join("?" for _ in cols)
         sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({marks})"  # noqa: S608
         raw.executemany(
-            sql, [[v.isoformat(sep=" ") if isinstance(v, datetime) else v for v in r] for r in rows]
+            sql,
+            [
+                [v.strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(v, datetime) else v for v in r]
+                for r in rows
+            ],
         )
     db.session.commit()
 

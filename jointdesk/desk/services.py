@@ -463,11 +463,7 @@ def queue_query(
         )
     )
     if after is not None:
-        values = [
-            literal(after.step_due, UTCDateTime),
-            literal(after.due, UTCDateTime),
-            literal(after.id),
-        ]
+        values = [_moment(after.step_due), _moment(after.due), literal(after.id)]
         if not status:
             values.insert(0, literal(bool(after.closed)))
         query = query.where(tuple_(*key) > tuple_(*values))
@@ -476,6 +472,14 @@ def queue_query(
 
 def _count(filters: list) -> int:
     return db.session.execute(db.select(func.count()).select_from(Ticket).where(*filters)).scalar()
+
+
+def _moment(value: datetime):
+    """A cursor's moment as the query compares it: "no due time" as the very literal of the
+    sort key (SQLite compares the text, and writes moments with microseconds)."""
+    if value == QUEUE_FAR_MOMENT:
+        return literal_column(QUEUE_FAR)
+    return literal(value, UTCDateTime)
 
 
 def queue_count(provider_id: int, *, status: str | None = None, overdue: bool | None = None):
