@@ -7,7 +7,7 @@ in-process (Flask test client against the real app on that database, rate limiti
 - a provider queue's first page and deep pages (keyset cursor) p95, API and staff desk;
 - case view p99 (``GET /api/v1/cases/{ref}``);
 - the SLA beat job over all open tickets: wall time and peak Python memory (tracemalloc);
-- the web process's memory (RSS) over many requests, sampled every 10,000 (a tenth of a shorter run);
+- the web process's memory (RSS) over many requests, sampled every 10,000 (shorter runs: tenths);
 - EXPLAIN (ANALYZE, BUFFERS) of every statement one request of each page runs, flagging a
   sequential scan of a big table.
 
