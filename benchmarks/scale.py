@@ -417,6 +417,19 @@ def write(result: dict, out: Path, label: str = "") -> None:
     if "seed" in result:
         seed = result["seed"]
         lines += ["", f"Seeding took {seed['seconds']:,.0f} s ({seed['cases_per_s']:,} cases/s)."]
+    lines += [
+        "",
+        "Statements per page and their time in the database (the sum of EXPLAIN ANALYZE's "
+        "execution times; the rest of a page's time is the app's own work):",
+        "",
+        "| page | statements | SQL execution |",
+        "|---|---|---|",
+    ]
+    for name, plans in result["explain"].items():
+        sql_ms = sum(
+            float(m) for p in plans for m in re.findall(r"Execution Time: ([0-9.]+) ms", p["plan"])
+        )
+        lines.append(f"| {name} | {len(plans)} | {sql_ms:.1f} ms |")
     flagged = result["seq_scans_on_big_tables"]
     lines += [
         "",

@@ -400,29 +400,17 @@ _OPEN_SQL = "tickets." + OPEN_SQL
 
 def _open_ticket_batches(batch: int = SLA_BATCH):
     """Every open ticket (dispatching included), ``batch`` at a time in id order, each batch
-    with its case, steps, permits, suspensions, provider and representative in a handful of
-    queries; the next batch starts after the last id (keyset on ``ix_tickets_open``), so the
-    job never holds more than one batch whatever the number of tickets."""
+    with its case, steps, permits, suspensions, provider and representative in one query per
+    kind; the next batch starts after the last id (keyset on ``ix_tickets_open``), so the job
+    never holds more than one batch whatever the number of tickets."""
     last = 0
     while True:
-        ids = (
+        tickets = (
             db.session.execute(
-                db.select(Ticket.id)
+                db.select(Ticket)
                 .where(db.text(_OPEN_SQL), Ticket.id > last)
                 .order_by(Ticket.id)
                 .limit(batch)
-            )
-            .scalars()
-            .all()
-        )
-        if not ids:
-            return
-        last = ids[-1]
-        yield (
-            db.session.execute(
-                db.select(Ticket)
-                .where(Ticket.id.in_(ids))
-                .order_by(Ticket.id)
                 .options(
                     selectinload(Ticket.case),
                     selectinload(Ticket.steps),
@@ -435,6 +423,10 @@ def _open_ticket_batches(batch: int = SLA_BATCH):
             .scalars()
             .all()
         )
+        if not tickets:
+            return
+        last = tickets[-1].id
+        yield tickets
 
 
 class _Batches:
