@@ -152,7 +152,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--samples", type=int, default=300, help="requests per latency figure")
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks"))
     parser.add_argument("--label", default="", help="added to the output file names")
-    args = parser.parse_args(argv)
+    # called by another harness (``make bench``), the defaults; from the shell, its arguments
+    args = parser.parse_args([] if argv is None else argv)
 
     postgres = args.database_url.startswith("postgresql")
     if postgres:
