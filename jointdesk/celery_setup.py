@@ -70,6 +70,11 @@ def celery_init_app(app: Flask) -> Celery:
             "schedule": 3600,
             "options": {"queue": "jointdesk", "expires": 3600},
         },
+        "refresh-closed-counts": {  # the final part of queue totals (desk.services.queue_count)
+            "task": "jointdesk.refresh_closed_counts",
+            "schedule": 3600,
+            "options": {"queue": "jointdesk", "expires": 3600},
+        },
     }
     celery_app.flask_app = app
     celery_app.set_default()

@@ -666,5 +666,36 @@ def calendar_confirm(year: int, undo: bool) -> None:
     click.echo(f"{year} {'un' if undo else ''}confirmed")
 
 
+@main.group()
+def bench() -> None:
+    """Data for the scale benchmark (``benchmarks/scale.py``)."""
+
+
+@bench.command("seed")
+@click.option("--cases", "count", type=click.IntRange(1, 50_000_000), required=True)
+@click.option("--append", is_flag=True, help="Add to a database that already holds cases.")
+@click.option("--batch", type=click.IntRange(100, 1_000_000), default=5000, show_default=True)
+@click.option(
+    "--jobs", type=click.IntRange(1, 64), help="Processes on PostgreSQL (default: cores)."
+)
+def bench_seed(count: int, append: bool, batch: int, jobs: int | None) -> None:
+    """Fill the configured database quickly with COUNT realistic cases (two years of them,
+    every district, provider, channel and ticket status), for benchmarks. Then ANALYZE."""
+    from jointdesk.benchdata import SeedRefused, seed
+    from jointdesk.seed import load_reference_data
+
+    app = _app()
+    upgrade_database(app)
+    with app.app_context():
+        load_reference_data()
+        try:
+            counts = seed(count, append=append, batch=batch, jobs=jobs, progress=click.echo)
+        except SeedRefused as exc:
+            raise click.ClickException(str(exc)) from exc
+    seconds = counts.pop("seconds")
+    click.echo(", ".join(f"{n:,} {table}" for table, n in counts.items()))
+    click.echo(f"seeded in {seconds:,.1f} s ({count / max(seconds, 1e-6):,.0f} cases/s)")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

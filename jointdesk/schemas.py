@@ -580,12 +580,17 @@ SCHEMAS: dict[str, dict] = {
     },
     "TicketPage": {
         "type": "object",
-        "required": ["items", "total", "page", "per_page"],
+        "required": ["items", "total", "page", "per_page", "next"],
         "properties": {
             "items": {"type": "array", "items": ref("Ticket")},
-            "total": {"type": "integer"},
-            "page": {"type": "integer"},
+            "total": {"type": "integer", "description": "tickets in the queue with these filters"},
+            "page": {"type": "integer", "description": "the page number asked for (1 by default)"},
             "per_page": {"type": "integer"},
+            "next": {
+                "type": ["string", "null"],
+                "description": "opaque cursor of the following page (pass it as after); null on "
+                "the last page",
+            },
         },
     },
     "NewQueryCode": {

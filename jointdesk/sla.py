@@ -17,6 +17,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from jointdesk import audit
 from jointdesk.extensions import db
 from jointdesk.models import Case, Permit, Step, Suspension, Ticket, User
+from jointdesk.models.ticket import OPEN_SQL
 from jointdesk.models.types import utcnow
 from jointdesk.notify import notifier
 from jointdesk.policy import process as rules
@@ -418,15 +419,99 @@ def case_indicators(case: Case, now: datetime | None = None) -> dict:
     }
 
 
-def check_sla(now: datetime | None = None) -> dict[str, int]:
+SLA_BATCH = 500  # tickets per batch of the background jobs: loaded together, written together
+# open tickets, as the partial index ix_tickets_open says (literal: a generic plan keeps it)
+_OPEN_SQL = "tickets." + OPEN_SQL
+
+
+def _open_ticket_batches(batch: int = SLA_BATCH):
+    """Every open ticket (dispatching included), ``batch`` at a time in id order, each batch
+    with its case, steps, permits, suspensions, provider and representative in one query per
+    kind; the next batch starts after the last id (keyset on ``ix_tickets_open``), so the job
+    never holds more than one batch whatever the number of tickets."""
+    last = 0
+    while True:
+        tickets = (
+            db.session.execute(
+                db.select(Ticket)
+                .where(db.text(_OPEN_SQL), Ticket.id > last)
+                .order_by(Ticket.id)
+                .limit(batch)
+                .options(
+                    selectinload(Ticket.case),
+                    selectinload(Ticket.steps),
+                    selectinload(Ticket.permits),
+                    selectinload(Ticket.suspensions),
+                    selectinload(Ticket.provider),
+                    selectinload(Ticket.representative),
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if not tickets:
+            return
+        last = tickets[-1].id
+        yield tickets
+
+
+class _Batches:
+    """Keeps a background job's session small: objects a batch loaded are let go after it,
+    while those the session held before the job (a caller's, a request's user) stay."""
+
+    def __init__(self):
+        self.kept = set(db.session.identity_map.keys())
+
+    def release(self) -> None:
+        if not self.kept:  # the beat job's own session: let go of everything at once
+            db.session.expunge_all()
+            return
+        for key, obj in list(db.session.identity_map.items()):
+            if key not in self.kept and obj in db.session:  # (not expunged with its parent)
+                db.session.expunge(obj)
+
+
+def _sla_marks(ticket: Ticket, now: datetime, calendar: WorkingCalendar, counts: dict) -> list:
+    """The ticket's lights counted; returns (target, previous, new, permit) for each mark
+    that changes (the ticket by its provider light, each filed permit by its own)."""
+    shown = lights(ticket, now, calendar)
+    light = provider_light(shown)
+    if light in counts:
+        counts[light] += 1
+    marks = [(ticket, ticket.sla_state or rules.LIGHT_ON_TIME, light, None)]
+    for permit in ticket.permits:
+        permit_light = shown["permits"].get(permit.kind)
+        if permit_light is None:
+            continue
+        if f"permit_{permit_light}" in counts:
+            counts[f"permit_{permit_light}"] += 1
+        marks.append((permit, permit.sla_state or rules.LIGHT_ON_TIME, permit_light, permit))
+    return [mark for mark in marks if mark[2] != mark[1]]
+
+
+def _apply_marks(ticket: Ticket, marks: list, supervisors, send) -> int:
+    """Sets the marks and announces each worsening; returns the messages sent."""
+    sent = 0
+    for target, previous, new, permit in marks:
+        target.sla_state = new
+        if rules.LIGHTS.index(new) > rules.LIGHTS.index(previous):
+            sent += _announce(ticket, new, previous, permit, supervisors, send)
+    return sent
+
+
+def check_sla(now: datetime | None = None, batch: int = SLA_BATCH) -> dict[str, int]:
     """Beat job: marks open tickets and their filed permits at risk or overdue and tells the
     people who must act.
 
     A ticket (by its step and total lights, the provider's clock) and each permit (on the
     approval departments' clock) is announced once per worsening (on time → at risk →
     overdue), not on every run. A ticket still waiting for its provider's channel
-    (dispatching) counts too: its clock runs. Each ticket is its own transaction; one that
-    staff changed meanwhile waits for the next run. The marks never move a ticket's version.
+    (dispatching) counts too: its clock runs. The marks never move a ticket's version.
+
+    Open tickets are read ``batch`` at a time (``_open_ticket_batches``) and only those whose
+    light changed are written, one transaction per batch; when staff changed one of them
+    meanwhile, that batch is done again ticket by ticket, and the ticket staff changed waits
+    for the next run.
     """
     now = now or utcnow()
     calendar = working_calendar()
@@ -437,68 +522,60 @@ def check_sla(now: datetime | None = None) -> dict[str, int]:
         f"permit_{rules.LIGHT_OVERDUE}": 0,
         "notified": 0,
     }
-    ids = (
-        db.session.execute(
-            db.select(Ticket.id).where(
-                Ticket.status.in_(
-                    [rules.DISPATCHING, rules.QUEUED, rules.ACCEPTED, rules.SUSPENDED]
-                )
-            )
-        )
+    batches = _Batches()
+    # loaded once for the whole run, and let go of the session so that commits never expire
+    # them (a message to each supervisor reads them again and again)
+    supervisors = (
+        db.session.execute(db.select(User).where(User.role == "supervisor", User.active.is_(True)))
         .scalars()
         .all()
     )
-    supervisor_ids = (
-        db.session.execute(
-            db.select(User.id).where(User.role == "supervisor", User.active.is_(True))
-        )
-        .scalars()
-        .all()
-    )
+    batches.release()
     send = notifier()
-    for ticket_id in ids:
-        ticket = db.session.get(Ticket, ticket_id)
-        shown = lights(ticket, now, calendar)
-        light = provider_light(shown)
-        if light in counts:
-            counts[light] += 1
-        # (the thing that changed, its previous mark, its light, the permit or None)
-        marks = [(ticket, ticket.sla_state or rules.LIGHT_ON_TIME, light, None)]
-        for permit in ticket.permits:
-            permit_light = shown["permits"].get(permit.kind)
-            if permit_light is None:
-                continue
-            if f"permit_{permit_light}" in counts:
-                counts[f"permit_{permit_light}"] += 1
-            marks.append((permit, permit.sla_state or rules.LIGHT_ON_TIME, permit_light, permit))
-        sent = 0
-        changed = False
-        for target, previous, new, permit in marks:
-            if new == previous:
-                continue
-            target.sla_state = new
-            changed = True
-            if rules.LIGHTS.index(new) > rules.LIGHTS.index(previous):
-                sent += _announce(ticket, new, previous, permit, supervisor_ids, send)
-        if not changed:
-            continue
-        try:
-            db.session.commit()
-        except StaleDataError:
-            db.session.rollback()  # staff acted on it just now; the next run looks again
-            continue
-        counts["notified"] += sent
+    for tickets in _open_ticket_batches(batch):
+        changed = [(t, m) for t in tickets if (m := _sla_marks(t, now, calendar, counts))]
+        if changed:
+            try:
+                sent = sum(_apply_marks(t, m, supervisors, send) for t, m in changed)
+                db.session.commit()
+                counts["notified"] += sent
+            except StaleDataError:
+                db.session.rollback()
+                counts["notified"] += _check_one_by_one(
+                    [t.id for t, _m in changed], now, supervisors, send
+                )
+        batches.release()
     return counts
 
 
-def _announce(ticket: Ticket, light: str, previous: str, permit, supervisor_ids, send) -> int:
+def _check_one_by_one(ids: list[int], now: datetime, supervisors, send) -> int:
+    """A batch in which staff changed a ticket meanwhile: each ticket its own transaction."""
+    calendar = working_calendar()
+    sent_total = 0
+    for ticket_id in ids:
+        ticket = db.session.get(Ticket, ticket_id)
+        if ticket is None or ticket.status in rules.TERMINAL:
+            continue
+        marks = _sla_marks(ticket, now, calendar, {})
+        if not marks:
+            continue
+        try:
+            sent = _apply_marks(ticket, marks, supervisors, send)
+            db.session.commit()
+            sent_total += sent
+        except StaleDataError:
+            db.session.rollback()  # staff acted on it just now; the next run looks again
+    return sent_total
+
+
+def _announce(ticket: Ticket, light: str, previous: str, permit, supervisors, send) -> int:
     """One audit event and one message to each person who must act; returns how many."""
     kind = f"permit_{light}" if permit is not None else f"sla_{light}"
     detail = {"from": previous}
     if permit is not None:
         detail["permit"] = permit.kind
     audit.record(kind, case_id=ticket.case_id, ticket_id=ticket.id, detail=detail)
-    recipients = [db.session.get(User, uid) for uid in supervisor_ids]
+    recipients = list(supervisors)
     if ticket.representative is not None:
         recipients.insert(0, ticket.representative)
     with force_locale("zh_CN"):
@@ -571,26 +648,32 @@ def restate_closed(calendar: WorkingCalendar, day: date | None = None, batch: in
         count, last = count + len(ids), ids[-1]
 
 
-def recompute_open_due_times() -> int:
+def recompute_open_due_times(batch: int = SLA_BATCH) -> int:
     """After the calendar changed: every open ticket's due times again. Returns how many.
 
-    One transaction per ticket; a ticket that staff changed at the same moment is read again.
+    ``batch`` tickets at a time, one transaction per batch; when staff changed one of them at
+    the same moment, that batch is done again ticket by ticket, reading each one again.
     """
     calendar = working_calendar()
-    ids = (
-        db.session.execute(
-            db.select(Ticket.id).where(Ticket.status.in_([*rules.OPEN, rules.DISPATCHING]))
-        )
-        .scalars()
-        .all()
-    )
-    for ticket_id in ids:
-        for _attempt in range(3):
-            refresh_due_times(db.session.get(Ticket, ticket_id), calendar)
-            try:
-                db.session.commit()
-                break
-            except StaleDataError:
-                db.session.rollback()
-    log.info("due times recomputed for %d open tickets", len(ids))
-    return len(ids)
+    batches = _Batches()
+    count = 0
+    for tickets in _open_ticket_batches(batch):
+        ids = [t.id for t in tickets]
+        count += len(ids)
+        for ticket in tickets:
+            refresh_due_times(ticket, calendar)
+        try:
+            db.session.commit()
+        except StaleDataError:
+            db.session.rollback()
+            for ticket_id in ids:
+                for _attempt in range(3):
+                    refresh_due_times(db.session.get(Ticket, ticket_id), calendar)
+                    try:
+                        db.session.commit()
+                        break
+                    except StaleDataError:
+                        db.session.rollback()
+        batches.release()
+    log.info("due times recomputed for %d open tickets", count)
+    return count

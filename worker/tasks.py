@@ -37,3 +37,14 @@ def purge_request_keys() -> int:
     from jointdesk.idempotency import purge
 
     return purge()
+
+
+@shared_task(
+    name="jointdesk.refresh_closed_counts", ignore_result=True, soft_time_limit=240, time_limit=300
+)
+def refresh_closed_counts() -> int:
+    """Counts the tickets closed more than an hour ago, per provider: queue totals add only the
+    rest (``desk.services.queue_count``)."""
+    from jointdesk.desk.services import refresh_closed_counts as run
+
+    return run()

@@ -169,7 +169,19 @@ OPERATIONS: dict[str, dict[str, dict]] = {
                 path_param("code"),
                 query("status", {"enum": list(TICKET_STATUSES)}),
                 query("overdue", {"enum": ["true", "false", "1", "0"]}),
-                query("page", {"type": "integer", "minimum": 1, "maximum": 100_000}),
+                query(
+                    "after",
+                    {"type": "string", "maxLength": 200},
+                    description="the next cursor of the page before: keyset paging, as fast on "
+                    "the ten-thousandth page as on the first (an invalid cursor: 400); page is "
+                    "then ignored",
+                ),
+                query(
+                    "page",
+                    {"type": "integer", "minimum": 1, "maximum": 100_000},
+                    description="page number, for shallow pages only (deep ones use after: an "
+                    "offset reads every ticket before the page)",
+                ),
                 query("per_page", {"type": "integer", "minimum": 1, "maximum": 100}),
             ],
         ),

@@ -17,7 +17,13 @@ from jointdesk.api.openapi import openapi_document
 from jointdesk.auth import api_user
 from jointdesk.cases.read import load_case_data, load_ticket_data
 from jointdesk.cases.services import case_dict, load_case, public_case_dict, ticket_dict
-from jointdesk.desk.services import ActionRefused, perform_action, queue_query
+from jointdesk.desk.services import (
+    ActionRefused,
+    BadCursor,
+    QueueCursor,
+    perform_action,
+    queue_page,
+)
 from jointdesk.errors import ApiError
 from jointdesk.extensions import db, limiter
 from jointdesk.models import Case, Provider, Ticket
@@ -232,7 +238,9 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
 @bp.get("/providers/<code>/tickets")
 @api_roles("staff", "supervisor", "admin")
 def provider_tickets(code: str):
-    """A provider's queue, oldest due first; ``status``, ``overdue``, ``page``, ``per_page``."""
+    """A provider's queue, oldest due first; ``status``, ``overdue``, ``per_page``, and
+    ``after`` (the ``next`` cursor of the page before: keyset pages, as fast deep as shallow)
+    or ``page`` (a page number, for shallow pages only: OFFSET reads every row before it)."""
     provider = db.session.execute(
         db.select(Provider).where(Provider.code == code)
     ).scalar_one_or_none()
@@ -258,11 +266,19 @@ def provider_tickets(code: str):
         overdue = overdue_raw in ("true", "1")
     page = _int_arg("page", 1, 1, 100_000)
     per_page = _int_arg("per_page", 20, 1, MAX_PER_PAGE)
-    result = db.paginate(
-        queue_query(provider.id, status=status, overdue=overdue),
-        page=page,
-        per_page=per_page,
-        error_out=False,
+    after = None
+    if request.args.get("after") is not None:
+        try:
+            after = QueueCursor.decode(request.args["after"])
+        except BadCursor as exc:
+            raise ApiError(
+                400,
+                "bad_request",
+                _("Invalid query parameter."),
+                {"after": _("Not a cursor of this queue; use the next value of a page.")},
+            ) from exc
+    result = queue_page(
+        provider.id, status=status, overdue=overdue, per_page=per_page, page=page, after=after
     )
     return jsonify(
         {
@@ -270,6 +286,7 @@ def provider_tickets(code: str):
             "total": result.total,
             "page": page,
             "per_page": per_page,
+            "next": result.next,
         }
     )
 

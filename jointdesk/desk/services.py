@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import case as sql_case
-from sqlalchemy import func, literal, or_, update
+from sqlalchemy import func, literal, literal_column, or_, tuple_, update
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from jointdesk import audit, sla
 from jointdesk.extensions import db
 from jointdesk.logging_setup import redact
-from jointdesk.models import Case, Material, Permit, Provider, Suspension, Ticket, User
+from jointdesk.models import (
+    Case,
+    ClosedTicketCount,
+    Material,
+    Permit,
+    Provider,
+    Suspension,
+    Ticket,
+    User,
+)
+from jointdesk.models.ticket import QUEUE_FAR
 from jointdesk.models.types import UTCDateTime, utcnow
 from jointdesk.policy.process import (
     ACTIONS,
@@ -25,9 +39,9 @@ from jointdesk.policy.process import (
     NO_FIRST_CONTACT,
     NO_REPRESENTATIVE,
     OPEN,
-    RETURNED,
     SUSPENDED,
     SUSPENSION_REASONS,
+    TERMINAL,
     ActionNotAllowed,
     connect_blocker,
     next_permit_status,
@@ -336,23 +350,64 @@ def _representative(ticket: Ticket, username: str | None) -> User:
     return user
 
 
-def queue_query(provider_id: int, *, status: str | None = None, overdue: bool | None = None):
-    """A provider's tickets, oldest due first; open tickets before closed ones."""
-    now = utcnow()
-    query = (
-        db.select(Ticket)
-        .where(Ticket.provider_id == provider_id, Ticket.status != DISPATCHING)
-        .options(
-            selectinload(Ticket.case).selectinload(Case.district),
-            selectinload(Ticket.steps),
-            selectinload(Ticket.permits),
-            selectinload(Ticket.suspensions),
-            selectinload(Ticket.representative),
-            selectinload(Ticket.provider),
+# the queue's sort key, as indexed (models/ticket.py): these very expressions
+QUEUE_CLOSED = Ticket.closed_at.is_not(None)  # QUEUE_CLOSED_SQL
+QUEUE_STEP_DUE = func.coalesce(Ticket.step_due_at, literal_column(QUEUE_FAR))
+QUEUE_DUE = func.coalesce(Ticket.due_at, literal_column(QUEUE_FAR))
+QUEUE_FAR_MOMENT = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+class BadCursor(ValueError):
+    """An ``after`` cursor that this server did not give out (or for another order)."""
+
+
+@dataclass(frozen=True)
+class QueueCursor:
+    """Where a queue page ended: the sort key of its last ticket. Opaque to clients."""
+
+    closed: int
+    step_due: datetime
+    due: datetime
+    id: int
+
+    @classmethod
+    def after(cls, ticket: Ticket) -> QueueCursor:
+        return cls(
+            1 if ticket.closed_at is not None else 0,
+            ticket.step_due_at or QUEUE_FAR_MOMENT,
+            ticket.due_at or QUEUE_FAR_MOMENT,
+            ticket.id,
         )
-    )
+
+    def encode(self) -> str:
+        raw = json.dumps(
+            [self.closed, self.step_due.isoformat(), self.due.isoformat(), self.id],
+            separators=(",", ":"),
+        )
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> QueueCursor:
+        try:
+            if len(text) > 200:
+                raise ValueError("too long")
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            closed, step_due, due, ticket_id = json.loads(raw)
+            moments = [datetime.fromisoformat(step_due), datetime.fromisoformat(due)]
+            if any(m.tzinfo is None for m in moments):
+                raise ValueError("naive moment")
+            if closed not in (0, 1) or type(ticket_id) is not int or not 0 < ticket_id < 2**31:
+                raise ValueError("out of range")
+        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+            raise BadCursor(str(exc)) from exc
+        return cls(closed, moments[0], moments[1], ticket_id)
+
+
+def _queue_filters(provider_id: int, status: str | None, overdue: bool | None) -> list:
+    now = utcnow()
+    filters = [Ticket.provider_id == provider_id, Ticket.status != DISPATCHING]
     if status:
-        query = query.where(Ticket.status == status)
+        filters.append(Ticket.status == status)
     # the provider's clock stands still at a suspension or while a permit is pending
     pending_since = (
         db.select(func.min(Permit.filed_at))
@@ -373,12 +428,135 @@ def queue_query(provider_id: int, *, status: str | None = None, overdue: bool | 
         Ticket.due_at < clock, Ticket.step_due_at < clock
     )
     if overdue is True:
-        query = query.where(overdue_clause)
+        # only open tickets can be overdue: said in the index's terms, the scan stays within
+        # the provider's open tickets (the clock itself is per ticket, so it is a filter there)
+        filters += [overdue_clause, Ticket.closed_at.is_(None)]
     elif overdue is False:
-        query = query.where(~overdue_clause)
-    is_closed = sql_case((Ticket.status.in_(["connected", RETURNED]), 1), else_=0)
-    return query.order_by(
-        is_closed, Ticket.step_due_at.asc().nulls_last(), Ticket.due_at, Ticket.id
+        filters.append(~overdue_clause)
+    return filters
+
+
+def queue_query(
+    provider_id: int,
+    *,
+    status: str | None = None,
+    overdue: bool | None = None,
+    after: QueueCursor | None = None,
+):
+    """A provider's tickets, oldest due first; open tickets before closed ones; from the
+    ticket after ``after`` on (keyset: an index range, whatever the depth).
+
+    The order is the index ``ix_tickets_queue`` (``ix_tickets_queue_status`` within one status,
+    where open-or-closed is the same for every ticket and left out)."""
+    key = [QUEUE_STEP_DUE, QUEUE_DUE, Ticket.id]
+    if not status:
+        key.insert(0, QUEUE_CLOSED)
+    query = (
+        db.select(Ticket)
+        .where(*_queue_filters(provider_id, status, overdue))
+        .options(
+            selectinload(Ticket.case).selectinload(Case.district),
+            selectinload(Ticket.steps),
+            selectinload(Ticket.permits),
+            selectinload(Ticket.suspensions),
+            selectinload(Ticket.representative),
+            selectinload(Ticket.provider),
+        )
+    )
+    if after is not None:
+        values = [_moment(after.step_due), _moment(after.due), literal(after.id)]
+        if not status:
+            values.insert(0, literal(bool(after.closed)))
+        query = query.where(tuple_(*key) > tuple_(*values))
+    return query.order_by(*key)
+
+
+def _count(filters: list) -> int:
+    return db.session.execute(db.select(func.count()).select_from(Ticket).where(*filters)).scalar()
+
+
+def _moment(value: datetime):
+    """A cursor's moment as the query compares it: "no due time" as the very literal of the
+    sort key (SQLite compares the text, and writes moments with microseconds)."""
+    if value == QUEUE_FAR_MOMENT:
+        return literal_column(QUEUE_FAR)
+    return literal(value, UTCDateTime)
+
+
+def queue_count(provider_id: int, *, status: str | None = None, overdue: bool | None = None):
+    """How many tickets the queue holds with these filters, exactly, without counting a big
+    provider's whole history on every page: the open tickets (a small part of the index), plus
+    the final count of those closed before the last snapshot (``ClosedTicketCount``), plus
+    those closed since (``ix_tickets_provider_closed``). No snapshot: one index-only count."""
+    filters = _queue_filters(provider_id, status, overdue)
+    if overdue is True or (status is not None and status not in TERMINAL):
+        return _count(filters)  # open tickets only
+    closed = [status] if status else sorted(TERMINAL)
+    rows = db.session.execute(
+        db.select(ClosedTicketCount).where(
+            ClosedTicketCount.provider_id == provider_id, ClosedTicketCount.status.in_(closed)
+        )
+    ).scalars()
+    rows = list(rows)
+    if not rows:
+        return _count(filters)
+    before = rows[0].closed_before
+    total = sum(row.tickets for row in rows)
+    total += _count([*filters, Ticket.closed_at >= before])
+    if status is None:  # the open ones: index-only on ix_tickets_queue_status
+        total += _count([*filters, Ticket.status.in_(sorted(OPEN))])
+    return total
+
+
+CLOSED_COUNT_MARGIN = timedelta(hours=1)  # no closing action's transaction lasts this long
+
+
+def refresh_closed_counts(now: datetime | None = None) -> int:
+    """Counts again, per provider and closed status, the tickets closed more than an hour ago
+    (final: see ``ClosedTicketCount``); one transaction. Returns the tickets counted."""
+    before = (now or utcnow()) - CLOSED_COUNT_MARGIN
+    counts = db.session.execute(
+        db.select(Ticket.provider_id, Ticket.status, func.count())
+        .where(Ticket.closed_at < before, Ticket.status.in_(sorted(TERMINAL)))
+        .group_by(Ticket.provider_id, Ticket.status)
+    ).all()
+    db.session.execute(db.delete(ClosedTicketCount))
+    db.session.add_all(
+        ClosedTicketCount(provider_id=p, status=st, closed_before=before, tickets=n)
+        for p, st, n in counts
+    )
+    db.session.commit()
+    return sum(n for _p, _st, n in counts)
+
+
+@dataclass
+class QueuePage:
+    items: list[Ticket]
+    total: int
+    next: str | None  # the cursor of the page after this one, None on the last page
+
+
+def queue_page(
+    provider_id: int,
+    *,
+    status: str | None = None,
+    overdue: bool | None = None,
+    per_page: int,
+    page: int = 1,
+    after: QueueCursor | None = None,
+) -> QueuePage:
+    """One page of the queue: by keyset after ``after``, or (shallow pages, compatibility) by
+    page number. Either way ``next`` is the keyset cursor of the following page."""
+    query = queue_query(provider_id, status=status, overdue=overdue, after=after)
+    if after is None and page > 1:
+        query = query.offset((page - 1) * per_page)
+    items = list(db.session.execute(query.limit(per_page + 1)).scalars())
+    more = len(items) > per_page
+    items = items[:per_page]
+    return QueuePage(
+        items,
+        queue_count(provider_id, status=status, overdue=overdue),
+        QueueCursor.after(items[-1]).encode() if more else None,
     )
 
 

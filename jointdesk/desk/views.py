@@ -20,8 +20,10 @@ from jointdesk.auth import roles_required
 from jointdesk.cases.services import ticket_dict
 from jointdesk.desk.services import (
     ActionRefused,
+    BadCursor,
+    QueueCursor,
     perform_action,
-    queue_query,
+    queue_page,
     suspension_days,
     suspensions_query,
 )
@@ -66,11 +68,16 @@ def queue():
         status = None
     overdue = {"1": True, "0": False}.get(request.args.get("overdue", ""))
     page = min(max(request.args.get("page", 1, type=int) or 1, 1), 100_000)
-    result = db.paginate(
-        queue_query(provider.id, status=status, overdue=overdue),
-        page=max(page, 1),
-        per_page=PER_PAGE,
-        error_out=False,
+    # deep pages by keyset: ``after`` is the cursor the page before gave; one that is not
+    # (an edited link) starts again at the first page
+    after = None
+    if request.args.get("after"):
+        try:
+            after = QueueCursor.decode(request.args["after"])
+        except BadCursor:
+            after = None
+    result = queue_page(
+        provider.id, status=status, overdue=overdue, per_page=PER_PAGE, page=page, after=after
     )
     providers = []
     if current_user.role != "staff":
@@ -81,6 +88,7 @@ def queue():
         providers=providers,
         tickets=[(t, ticket_dict(t)) for t in result.items],
         pagination=result,
+        page=None if after is not None else page,
         status=status,
         overdue=request.args.get("overdue", ""),
         statuses=TICKET_STATUSES,

@@ -8,13 +8,14 @@ from jointdesk.models.idempotency import RequestKey
 from jointdesk.models.meta import Meta
 from jointdesk.models.outbox import OutboxMessage
 from jointdesk.models.reference import District, Provider, Route, Service, queue_name_for
-from jointdesk.models.ticket import Permit, Step, Suspension, Ticket
+from jointdesk.models.ticket import ClosedTicketCount, Permit, Step, Suspension, Ticket
 from jointdesk.models.user import ROLES, ApiToken, LoginThrottle, User, UserSession
 
 __all__ = [
     "ROLES",
     "ApiToken",
     "CalendarOverride",
+    "ClosedTicketCount",
     "Case",
     "District",
     "Event",

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, false
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from jointdesk.extensions import db
@@ -10,11 +20,49 @@ from jointdesk.models.reference import Provider
 from jointdesk.models.types import UTCDateTime, utcnow
 from jointdesk.models.user import User
 
+# The provider queue's sort key (``desk.services.queue_query``): open before closed, the running
+# step's due time (none: last), the ticket's due time, the id. Indexed as written here, and the
+# queries use these same expressions (an expression index serves only its own expression).
+QUEUE_FAR = "'9999-12-31 00:00:00'"
+QUEUE_CLOSED_SQL = "closed_at IS NOT NULL"  # set by exactly the moves to connected and returned
+QUEUE_STEP_DUE_SQL = f"COALESCE(step_due_at, {QUEUE_FAR})"
+QUEUE_DUE_SQL = f"COALESCE(due_at, {QUEUE_FAR})"
+# open tickets (dispatching included), written out so that a partial index can be proved from it
+OPEN_SQL = "status IN ('dispatching', 'queued', 'accepted', 'suspended')"
+
 
 class Ticket(db.Model):
     __tablename__ = "tickets"
-    # the database itself guarantees exactly one ticket per (case, service)
-    __table_args__ = (UniqueConstraint("case_id", "service_code"),)
+    __table_args__ = (
+        # the database itself guarantees exactly one ticket per (case, service)
+        UniqueConstraint("case_id", "service_code"),
+        # a provider's queue in its order, and the same within one status (keyset pages)
+        Index(
+            "ix_tickets_queue",
+            "provider_id",
+            text(f"({QUEUE_CLOSED_SQL})"),
+            text(QUEUE_STEP_DUE_SQL),
+            text(QUEUE_DUE_SQL),
+            "id",
+        ),
+        Index(
+            "ix_tickets_queue_status",
+            "provider_id",
+            "status",
+            text(QUEUE_STEP_DUE_SQL),
+            text(QUEUE_DUE_SQL),
+            "id",
+        ),
+        # tickets closed since a moment, per provider (the live part of a queue's total)
+        Index("ix_tickets_provider_closed", "provider_id", "closed_at"),
+        # the open tickets, in id order: the SLA jobs walk them in batches (sla.py)
+        Index(
+            "ix_tickets_open",
+            "id",
+            postgresql_where=text(OPEN_SQL),
+            sqlite_where=text(OPEN_SQL),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
@@ -120,3 +168,22 @@ class Suspension(db.Model):
     reason: Mapped[str] = mapped_column(Text, default="")
 
     ticket: Mapped[Ticket] = relationship(back_populates="suspensions")
+
+
+class ClosedTicketCount(db.Model):
+    """How many tickets of a provider were closed (connected or returned) before a moment.
+
+    A closed ticket never changes its provider, its status or its ``closed_at`` again, and
+    ``closed_at`` is the moment of the closing action, so the count of those closed before a
+    moment safely in the past (an hour) is final: a queue's total is this count plus a live
+    count of the open tickets and of those closed since (``desk.services.queue_count``).
+    Rebuilt every hour by the beat (``refresh_closed_counts``) and after ``bench seed``; with no
+    row for a provider the total is simply counted.
+    """
+
+    __tablename__ = "closed_ticket_counts"
+
+    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), primary_key=True)
+    closed_before = mapped_column(UTCDateTime, nullable=False)
+    tickets: Mapped[int] = mapped_column(Integer, nullable=False)
