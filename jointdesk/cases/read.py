@@ -274,3 +274,31 @@ def load_ticket_data(ticket_id: int) -> TicketData | None:
     m = row._mapping
     case = CaseData({c.name: m[f"k_{c.name}"] for c in _CASE_COLUMNS})
     return _ticket(m, case)
+
+
+@functools.cache
+def _tickets_statement(dialect: str):
+    return (
+        _ticket_select(dialect)
+        .add_columns(*(c.label(f"k_{c.name}") for c in _CASE_COLUMNS))
+        .join(Case, Case.id == Ticket.case_id)
+        .where(Ticket.id.in_(bindparam("ids", expanding=True)))
+    )
+
+
+def load_tickets_data(ids: list[int]) -> list[TicketData]:
+    """Tickets by id, in the order given, each with its case's own row, provider,
+    representative and children: one statement for a whole page."""
+    if not ids:
+        return []
+    conn = db.session.connection()
+    rows = conn.execute(_tickets_statement(conn.dialect.name), {"ids": list(ids)}).all()
+    cases: dict[int, CaseData] = {}
+    found = {}
+    for row in rows:
+        m = row._mapping
+        case = cases.get(m["case_id"])
+        if case is None:
+            case = cases[m["case_id"]] = CaseData({c.name: m[f"k_{c.name}"] for c in _CASE_COLUMNS})
+        found[m["id"]] = _ticket(m, case)
+    return [found[i] for i in ids if i in found]
