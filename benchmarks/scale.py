@@ -327,20 +327,26 @@ def main(argv: list[str] | None = None) -> dict:
     print("statements per page:", {k: len(v) for k, v in plans.items()})
     print("seq scans on big tables:", result["seq_scans_on_big_tables"] or "none")
 
-    # the SLA beat job over all open tickets, twice: the first run may mark and announce
+    # the SLA beat job over all open tickets: timed twice as it runs (the first run may mark and
+    # announce), then once more under tracemalloc for its peak memory only (tracing slows an
+    # allocation-heavy job several times, so that run's time is not the job's)
     sla_runs = []
     with app.app_context():
-        for _ in range(2):
-            tracemalloc.start()
+        for traced in (False, False, True):
+            if traced:
+                tracemalloc.start()
             t0 = time.perf_counter()
             counts = check_sla()
             seconds = time.perf_counter() - t0
-            _cur, peak = tracemalloc.get_traced_memory()
-            tracemalloc.stop()
-            sla_runs.append(
-                {"seconds": round(seconds, 2), "peak_mb": round(peak / 2**20, 1), "counts": counts}
-            )
-            print(f"check_sla: {seconds:.2f} s, peak {peak / 2**20:.1f} MB, {counts}")
+            run = {"seconds": round(seconds, 2), "counts": counts}
+            if traced:
+                _cur, peak = tracemalloc.get_traced_memory()
+                tracemalloc.stop()
+                run = {"peak_mb": round(peak / 2**20, 1), "traced_seconds": round(seconds, 2)}
+                print(f"check_sla under tracemalloc: peak {peak / 2**20:.1f} MB")
+            else:
+                print(f"check_sla: {seconds:.2f} s, {counts}")
+            sla_runs.append(run)
             db.session.remove()
     result["sla_job"] = sla_runs
 
@@ -409,8 +415,8 @@ def write(result: dict, out: Path, label: str = "") -> None:
     lines += [f"| {n} | {v:.1f} ms | ≤ {g} ms | {verdict(v, g)} |" for n, v, g in rows]
     lines += [
         f"| SLA job over all open tickets (first run / next run) | {sla[0]['seconds']:.2f} s / "
-        f"{sla[1]['seconds']:.2f} s, peak {max(r['peak_mb'] for r in sla):.0f} MB | ≤ 10 s | "
-        f"{verdict(max(r['seconds'] for r in sla), 10)} |",
+        f"{sla[1]['seconds']:.2f} s, peak {sla[2]['peak_mb']:.0f} MB (traced apart) | ≤ 10 s | "
+        f"{verdict(max(sla[0]['seconds'], sla[1]['seconds']), 10)} |",
         f"| web process RSS over {mem['requests']:,} requests (first / last sample) | "
         f"{mem['first_mb']:.0f} MB / {mem['last_mb']:.0f} MB | flat | "
         f"{'✓' if mem['last_mb'] - mem['first_mb'] < 0.1 * mem['first_mb'] else '✗'} |",

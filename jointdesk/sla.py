@@ -409,13 +409,7 @@ def case_indicators(case: Case, now: datetime | None = None) -> dict:
             "known_amount": sum(f.amount for f in fees if f.amount is not None),
             "all_known": all(f.amount is not None for f in fees),
         },
-        "four_zero": {
-            "zero_materials": zero.zero_materials,
-            "zero_trips": zero.zero_trips,
-            "zero_approvals": zero.zero_approvals,
-            "zero_investment": zero.zero_investment,
-            "all": zero.all,
-        },
+        "four_zero": four_zero_dict(zero),
     }
 
 
@@ -497,6 +491,22 @@ def _apply_marks(ticket: Ticket, marks: list, supervisors, send) -> int:
         if rules.LIGHTS.index(new) > rules.LIGHTS.index(previous):
             sent += _announce(ticket, new, previous, permit, supervisors, send)
     return sent
+
+
+def four_zero_dict(zero: rules.FourZero) -> dict:
+    """The four zeros of a case (零材料、零跑动、零审批、零投资) and whether it has them all."""
+    return {
+        "zero_materials": zero.zero_materials,
+        "zero_trips": zero.zero_trips,
+        "zero_approvals": zero.zero_approvals,
+        "zero_investment": zero.zero_investment,
+        "all": zero.all,
+    }
+
+
+def case_four_zero(case: Case) -> dict:
+    """The four zeros alone, without measuring every other indicator."""
+    return four_zero_dict(rules.four_zero(case.facts(), [t.service_code for t in case.tickets]))
 
 
 def check_sla(now: datetime | None = None, batch: int = SLA_BATCH) -> dict[str, int]:

@@ -208,5 +208,5 @@ def public_case_dict(case: Case) -> dict:
         },
         "address": {"district": case.district.name},
         "tickets": [ticket_dict(t, now, view=ticket_view(None, t)) for t in case.tickets],
-        "four_zero": sla.case_indicators(case, now)["four_zero"],
+        "four_zero": sla.case_four_zero(case),
     }
