@@ -280,14 +280,17 @@ def load_ticket_data(ticket_id: int) -> TicketData | None:
 def _tickets_statement(dialect: str):
     return (
         _ticket_select(dialect)
-        .add_columns(*(c.label(f"k_{c.name}") for c in _CASE_COLUMNS))
+        .add_columns(
+            *(c.label(f"k_{c.name}") for c in _CASE_COLUMNS), District.name.label("d_name")
+        )
         .join(Case, Case.id == Ticket.case_id)
+        .join(District, District.id == Case.district_id)
         .where(Ticket.id.in_(bindparam("ids", expanding=True)))
     )
 
 
 def load_tickets_data(ids: list[int]) -> list[TicketData]:
-    """Tickets by id, in the order given, each with its case's own row, provider,
+    """Tickets by id, in the order given, each with its case's own row and district, provider,
     representative and children: one statement for a whole page."""
     if not ids:
         return []
@@ -299,6 +302,9 @@ def load_tickets_data(ids: list[int]) -> list[TicketData]:
         m = row._mapping
         case = cases.get(m["case_id"])
         if case is None:
-            case = cases[m["case_id"]] = CaseData({c.name: m[f"k_{c.name}"] for c in _CASE_COLUMNS})
+            case = cases[m["case_id"]] = CaseData(
+                {c.name: m[f"k_{c.name}"] for c in _CASE_COLUMNS},
+                district=DistrictData(id=m["k_district_id"], name=m["d_name"]),
+            )
         found[m["id"]] = _ticket(m, case)
     return [found[i] for i in ids if i in found]

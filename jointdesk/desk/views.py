@@ -17,6 +17,7 @@ from jointdesk.access import (
     can_review_suspensions,
 )
 from jointdesk.auth import roles_required
+from jointdesk.cases.read import load_tickets_data
 from jointdesk.cases.services import ticket_dict
 from jointdesk.desk.services import (
     ActionRefused,
@@ -77,7 +78,13 @@ def queue():
         except BadCursor:
             after = None
     result = queue_page(
-        provider.id, status=status, overdue=overdue, per_page=PER_PAGE, page=page, after=after
+        provider.id,
+        status=status,
+        overdue=overdue,
+        per_page=PER_PAGE,
+        page=page,
+        after=after,
+        load=load_tickets_data,  # the page in one read of plain rows
     )
     providers = []
     if current_user.role != "staff":
