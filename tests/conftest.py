@@ -372,3 +372,25 @@ def clock(monkeypatch):
     ):
         monkeypatch.setattr(module, "utcnow", c)
     return c
+
+
+@pytest.fixture
+def statements(db):
+    """Runs a function and returns the SQL statements it sent."""
+
+    def run(fn) -> list[str]:
+        seen: list[str] = []
+
+        def before(_conn, _cursor, statement, *_args):
+            seen.append(statement)
+
+        from sqlalchemy import event
+
+        event.listen(db.engine, "before_cursor_execute", before)
+        try:
+            fn()
+        finally:
+            event.remove(db.engine, "before_cursor_execute", before)
+        return seen
+
+    return run

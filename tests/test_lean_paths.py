@@ -5,9 +5,7 @@ calendar changes."""
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-import pytest
 from conftest import application_body
-from sqlalchemy import event
 
 from jointdesk.models import Step, Ticket
 
@@ -16,26 +14,6 @@ TZ = ZoneInfo("Asia/Shanghai")
 
 def at(*args):
     return datetime(*args, tzinfo=TZ)
-
-
-@pytest.fixture
-def statements(db):
-    """Runs a function and returns the SQL statements it sent."""
-
-    def run(fn) -> list[str]:
-        seen: list[str] = []
-
-        def before(_conn, _cursor, statement, *_args):
-            seen.append(statement)
-
-        event.listen(db.engine, "before_cursor_execute", before)
-        try:
-            fn()
-        finally:
-            event.remove(db.engine, "before_cursor_execute", before)
-        return seen
-
-    return run
 
 
 def test_intake_writes_one_insert_per_table_whatever_the_services(client, users, statements):

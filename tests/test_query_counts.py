@@ -1,25 +1,11 @@
 """The hot pages cost a fixed number of queries, however many tickets or cases there are."""
 
 import pytest
-from sqlalchemy import event
 
 
 @pytest.fixture
-def count_queries(db):
-    def run(fn) -> int:
-        seen = []
-
-        def before(*_args, **_kwargs):
-            seen.append(1)
-
-        event.listen(db.engine, "before_cursor_execute", before)
-        try:
-            fn()
-        finally:
-            event.remove(db.engine, "before_cursor_execute", before)
-        return len(seen)
-
-    return run
+def count_queries(statements):
+    return lambda fn: len(statements(fn))
 
 
 def test_case_view_queue_and_public_status_do_not_grow_with_the_data(

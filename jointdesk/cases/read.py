@@ -33,7 +33,6 @@ from jointdesk.models import (
 )
 from jointdesk.models import User as UserModel
 from jointdesk.models.types import UTCDateTime
-from jointdesk.policy.process import ProjectFacts, PublishedPrices
 
 
 class Row:
@@ -51,19 +50,11 @@ class DistrictData(Row):
 
 
 class ProviderData(Row):
-    @property
-    def published_prices(self) -> PublishedPrices:
-        return PublishedPrices(
-            None if self.connection_fee is None else float(self.connection_fee),
-            None if self.price_per_metre is None else float(self.price_per_metre),
-            self.price_basis or None,
-        )
+    published_prices = Provider.published_prices  # the model's own property, on these rows
 
 
 class UserData(Row):
-    @property
-    def label(self) -> str:
-        return self.display_name or self.username
+    label = UserModel.label
 
 
 class StepData(Row):
@@ -79,15 +70,11 @@ class SuspensionData(Row):
 
 
 class MaterialData(Row):
-    @property
-    def outstanding(self) -> bool:
-        return not self.provided and self.handed_over_at is None and self.waived_at is None
+    outstanding = Material.outstanding
 
 
 class TicketData(Row):
-    @property
-    def current_step(self):
-        return next((s for s in self.steps if s.completed_at is None), None)
+    current_step = Ticket.current_step
 
 
 class EventData(Row):
@@ -95,8 +82,7 @@ class EventData(Row):
 
 
 class CaseData(Row):
-    def facts(self) -> ProjectFacts:
-        return Case.facts(self)
+    facts = Case.facts
 
 
 _PROVIDER_COLUMNS = ("code", "name", "phone", "connection_fee", "price_per_metre", "price_basis")
