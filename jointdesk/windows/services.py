@@ -180,8 +180,9 @@ def submit_application(
     *,
     claim: idempotency.Claim | None = None,
     note: dict | None = None,
-) -> tuple[Case, str]:
-    """Stores the case; returns it with the applicant's query code (shown once, kept hashed).
+) -> tuple[CaseData, str]:
+    """Stores the case; returns it (as written: plain rows, see ``cases.read``, not a model
+    instance) with the applicant's query code (shown once, kept hashed).
 
     Raises ValidationFailed, writing nothing, for an unknown district or a service that no
     provider serves there; AlreadySubmitted for a project code the approval system pushed
