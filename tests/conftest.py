@@ -12,7 +12,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -394,3 +396,22 @@ def statements(db):
         return seen
 
     return run
+
+
+# --- helpers the tests share: moments on the service's clock, and a ticket action ---------
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+def at(*args) -> datetime:
+    """A moment in Zhengzhou's time zone."""
+    return datetime(*args, tzinfo=TZ)
+
+
+def iso(*args) -> str:
+    return at(*args).isoformat()
+
+
+def act(client, headers, ticket_id, **body):
+    """One action on a ticket through the API."""
+    return client.post(f"/api/v1/tickets/{ticket_id}/actions", json=body, headers=headers)

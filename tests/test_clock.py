@@ -4,6 +4,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from conftest import at
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
@@ -12,10 +13,6 @@ from jointdesk.policy.clock import OfficeHours, WorkingCalendar
 TZ = ZoneInfo("Asia/Shanghai")
 CAL = WorkingCalendar.from_settings("Asia/Shanghai", "09:00-12:00,13:00-17:00")
 DAY = 7 * 3600
-
-
-def at(*args) -> datetime:
-    return datetime(*args, tzinfo=TZ)
 
 
 @pytest.mark.parametrize(

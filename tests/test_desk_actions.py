@@ -3,6 +3,7 @@
 import threading
 
 import pytest
+from conftest import act
 
 from jointdesk.models import Event, Ticket, User
 
@@ -16,10 +17,6 @@ def case(submit, deliver_all):
 
 def ticket_of(case, service):
     return next(t for t in case["tickets"] if t["service"] == service)
-
-
-def act(client, headers, ticket_id, **body):
-    return client.post(f"/api/v1/tickets/{ticket_id}/actions", json=body, headers=headers)
 
 
 def test_accept_then_connect_moves_steps_and_sets_due_times(client, users, case):

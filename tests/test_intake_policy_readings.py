@@ -4,7 +4,7 @@ materials against 零材料, and 容缺 closing before 验收接通. Real Postgr
 from __future__ import annotations
 
 import pytest
-from conftest import application_body, sign_in_web, valid_person_id
+from conftest import act, application_body, sign_in_web, valid_person_id
 
 from jointdesk.models import Case, Event, Ticket, User
 from jointdesk.policy.process import (
@@ -34,10 +34,6 @@ def _body(seq: int, *, code: str | None = None, materials=None, channel=None, **
 
 FORM = [{"kind": "application_form", "provided": True}]
 MISSING = [{"kind": "application_form", "provided": False, "note": "现场踏勘时提交"}]
-
-
-def act(client, headers, ticket_id, **body):
-    return client.post(f"/api/v1/tickets/{ticket_id}/actions", json=body, headers=headers)
 
 
 # --- item 1: the channel follows from the route and the caller -------------------------------

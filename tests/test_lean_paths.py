@@ -2,18 +2,11 @@
 and rebuilt after an edit, working time stored when a step ends and restated when the
 calendar changes."""
 
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import date
 
-from conftest import application_body
+from conftest import application_body, at
 
 from jointdesk.models import Step, Ticket
-
-TZ = ZoneInfo("Asia/Shanghai")
-
-
-def at(*args):
-    return datetime(*args, tzinfo=TZ)
 
 
 def test_intake_writes_one_insert_per_table_whatever_the_services(client, users, statements):

@@ -5,28 +5,12 @@ the 2026 calendar (office hours 09:00-12:00 and 13:00-17:00: a working day is 7 
 26 Nov is a Thursday, 28-29 Nov a weekend)."""
 
 import re
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import application_body, sign_in_web
+from conftest import act, application_body, at, iso, sign_in_web
 from flask import g
 
 from jointdesk.models import Notification, Ticket
-
-TZ = ZoneInfo("Asia/Shanghai")
-
-
-def at(*args):
-    return datetime(*args, tzinfo=TZ)
-
-
-def iso(*args):
-    return at(*args).isoformat()
-
-
-def act(client, headers, ticket_id, **body):
-    return client.post(f"/api/v1/tickets/{ticket_id}/actions", json=body, headers=headers)
 
 
 @pytest.fixture

@@ -2,26 +2,11 @@
 indicators, and the calendar an administrator edits."""
 
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import application_body
+from conftest import act, application_body, at, iso
 
 from jointdesk.models import Notification, Ticket
-
-TZ = ZoneInfo("Asia/Shanghai")
-
-
-def at(*args):
-    return datetime(*args, tzinfo=TZ)
-
-
-def iso(*args):
-    return at(*args).isoformat()
-
-
-def act(client, headers, ticket_id, **body):
-    return client.post(f"/api/v1/tickets/{ticket_id}/actions", json=body, headers=headers)
 
 
 def only_ticket(body):
