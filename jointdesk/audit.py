@@ -10,6 +10,11 @@ from jointdesk.models import Event, User
 SYSTEM = "system"
 
 
+def actor_label(actor: User | str | None) -> str:
+    """How the trail names an actor: a user's login name, else the given label or ``system``."""
+    return actor.username if isinstance(actor, User) else (actor or SYSTEM)
+
+
 def record(
     action: str,
     *,
@@ -19,10 +24,8 @@ def record(
     detail: dict[str, Any] | None = None,
 ) -> Event:
     """Adds one event to the session; it is written with the caller's transaction."""
-    if isinstance(actor, User):
-        actor_id, label = actor.id, actor.username
-    else:
-        actor_id, label = None, actor or SYSTEM
+    actor_id = actor.id if isinstance(actor, User) else None
+    label = actor_label(actor)
     ev = Event(
         action=action,
         actor_id=actor_id,

@@ -15,7 +15,8 @@ from sqlalchemy import func, literal, literal_column, or_, tuple_, update
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
-from jointdesk import audit, sla
+from jointdesk import audit, domain_events, sla
+from jointdesk.domain_events import DomainEvent
 from jointdesk.extensions import db
 from jointdesk.logging_setup import redact
 from jointdesk.models import (
@@ -34,6 +35,7 @@ from jointdesk.policy.process import (
     ACTIONS,
     ACTIONS_NEEDING_NOTE,
     ACTIONS_NEEDING_REASON,
+    CASE_COMPLETED,
     COMMITMENT_FILING,
     DISPATCHING,
     MATERIALS_OUTSTANDING,
@@ -44,6 +46,7 @@ from jointdesk.policy.process import (
     SUSPENSION_REASONS,
     TERMINAL,
     ActionNotAllowed,
+    case_status,
     connect_blocker,
     next_permit_status,
     next_status,
@@ -122,11 +125,35 @@ def perform_action(
             audit.record(
                 action, actor=actor, case_id=ticket.case_id, ticket_id=ticket.id, detail=detail
             )
+            _emit_action(ticket, action, actor, detail)
         db.session.commit()
     except StaleDataError as exc:
         db.session.rollback()
         raise _conflict() from exc
     return ticket
+
+
+def _emit_action(ticket: Ticket, action: str, actor: User, detail: dict) -> None:
+    """The action's domain event, then ``case.completed`` if it closed the case's last open
+    ticket and the case ended completed (not all returned)."""
+    now = utcnow()
+    domain_events.emit(
+        DomainEvent(
+            f"ticket.{action}",
+            ticket.case_id,
+            now,
+            ticket_id=ticket.id,
+            actor=actor.username,
+            detail=detail,
+        )
+    )
+    if ticket.status not in TERMINAL or detail.get("from") in TERMINAL:
+        return
+    others = db.session.scalars(
+        db.select(Ticket.status).where(Ticket.case_id == ticket.case_id, Ticket.id != ticket.id)
+    ).all()
+    if case_status([ticket.status, *others]) == CASE_COMPLETED:
+        domain_events.emit(DomainEvent("case.completed", ticket.case_id, now, actor=actor.username))
 
 
 def _apply(

@@ -59,7 +59,11 @@ class Provider(db.Model):
     code: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(120))
     phone: Mapped[str | None] = mapped_column(String(40))
-    channel: Mapped[str] = mapped_column(String(20), default="desk")
+    channel: Mapped[str] = mapped_column(String(20), default="desk")  # desk | webhook
+    # the provider's own system (channel ``webhook``): where tickets are posted, and the secret
+    # both sides sign with (integrations/signing.py); never shown once set
+    webhook_url: Mapped[str | None] = mapped_column(String(500))
+    webhook_secret: Mapped[str | None] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at = mapped_column(UTCDateTime, default=utcnow)
     # published connection prices and their charging basis (公示收费标准、收费依据); None: not

@@ -27,7 +27,8 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import and_, insert, or_, update
 
-from jointdesk import audit, heartbeat
+from jointdesk import audit, domain_events, heartbeat
+from jointdesk.domain_events import DomainEvent
 from jointdesk.extensions import db
 from jointdesk.models import OutboxMessage, Provider, Step, Ticket, User
 from jointdesk.models.types import utcnow
@@ -245,6 +246,11 @@ def deliver(message_id: int, worker_id: str | None = None) -> str:
             if rep is not None:
                 detail["representative"] = rep.username
         audit.record("dispatched", case_id=moved.case_id, ticket_id=msg.ticket_id, detail=detail)
+        domain_events.emit(
+            DomainEvent(
+                "ticket.dispatched", moved.case_id, now, ticket_id=msg.ticket_id, detail=detail
+            )
+        )
     db.session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id == message_id, OutboxMessage.done_at.is_(None))

@@ -15,8 +15,9 @@ from sqlalchemy import insert, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from jointdesk import audit, idempotency, sla
+from jointdesk import audit, domain_events, idempotency, sla
 from jointdesk.cases.read import CaseData, TicketData
+from jointdesk.domain_events import DomainEvent
 from jointdesk.extensions import db
 from jointdesk.labels import service_label
 from jointdesk.models import Case, District, Material, Permit, Step, Ticket, User
@@ -364,6 +365,15 @@ def _write(
         session.execute(insert(Permit.__table__), permits)
     messages = outbox.add_deliveries(
         [(t.id, providers[t.service_code].queue_name) for t in case.tickets], now
+    )
+    domain_events.emit(
+        DomainEvent(
+            "case.created",
+            case_id,
+            now,
+            actor=audit.actor_label(actor),
+            detail={"channel": values["channel"], "services": list(app_data.services)},
+        )
     )
     audit.record(
         "case_created",
