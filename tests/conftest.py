@@ -155,11 +155,6 @@ def app(postgres_ready):
     return application
 
 
-_DATA_TABLES = (
-    "events, outbox, notifications, permits, suspensions, steps, tickets, materials, cases, "
-    "user_sessions, login_throttle, request_keys, heartbeats, api_tokens, users, routes, "
-    "providers, districts, services, meta, calendar_overrides"
-)
 
 
 @pytest.fixture
@@ -171,7 +166,8 @@ def db(app):
 
     with app.app_context():
         limiter.reset()  # every test starts with fresh rate-limit counters
-        _db.session.execute(_db.text(f"TRUNCATE {_DATA_TABLES} RESTART IDENTITY CASCADE"))
+        tables = ", ".join(t.name for t in _db.metadata.sorted_tables)  # every model's table
+        _db.session.execute(_db.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         _db.session.commit()
         load_reference_data()
         yield _db

@@ -96,3 +96,29 @@ def test_a_failing_subscriber_rolls_the_action_back(submit, deliver_all, users, 
         domain_events.unsubscribe(broken)
     db.session.rollback()
     assert db.session.get(Ticket, ticket_id).status == "queued"
+
+
+def test_a_message_is_sent_once_per_dedup_key(db):
+    from jointdesk import messaging
+    from jointdesk.models import ApplicantMessage
+
+    first = messaging.send(
+        "13800138000", "verification_code", {"code": "123456", "minutes": 5}, dedup_key="otp:t1"
+    )
+    again = messaging.send(
+        "13800138000", "verification_code", {"code": "654321", "minutes": 5}, dedup_key="otp:t1"
+    )
+    db.session.commit()
+    assert first is not None and again is None
+    rows = db.session.scalars(db.select(ApplicantMessage)).all()
+    assert [(r.dedup_key, r.status) for r in rows] == [("otp:t1", "pending")]
+    assert "123456" in rows[0].body and "5分钟" in rows[0].body
+
+
+def test_a_message_rolls_back_with_its_transaction(db):
+    from jointdesk import messaging
+    from jointdesk.models import ApplicantMessage
+
+    messaging.send("13800138000", "verification_code", {"code": "1", "minutes": 5}, dedup_key="x")
+    db.session.rollback()
+    assert db.session.scalar(db.select(db.func.count()).select_from(ApplicantMessage)) == 0

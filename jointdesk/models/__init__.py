@@ -5,6 +5,7 @@ from jointdesk.models.case import Case, Material
 from jointdesk.models.event import Event
 from jointdesk.models.heartbeat import Heartbeat
 from jointdesk.models.idempotency import RequestKey
+from jointdesk.models.message import ApplicantMessage
 from jointdesk.models.meta import Meta
 from jointdesk.models.outbox import OutboxMessage
 from jointdesk.models.reference import District, Provider, Route, Service, queue_name_for
@@ -14,6 +15,7 @@ from jointdesk.models.user import ROLES, ApiToken, LoginThrottle, User, UserSess
 __all__ = [
     "ROLES",
     "ApiToken",
+    "ApplicantMessage",
     "CalendarOverride",
     "ClosedTicketCount",
     "Case",

@@ -1,0 +1,58 @@
+"""Messages to applicants: the one way anything in JointDesk texts an applicant.
+
+``send`` renders a template and writes one ``ApplicantMessage`` row in the caller's transaction,
+so a message exists exactly when what it announces was committed. Its ``dedup_key`` names the
+event it answers; a second ``send`` with the same key (a retried worker, a replayed event) writes
+nothing, so the applicant never gets a message twice. What happens to a row afterwards is the
+deployment's notifier's business (the embedded default keeps it in the outbox that
+administrators read; a configured SMS gateway gets it over signed HTTP). Phone numbers are never
+logged: log lines name the message id and template only.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.dialects import postgresql, sqlite
+
+from jointdesk.extensions import db
+from jointdesk.messaging.templates import render
+from jointdesk.models import ApplicantMessage
+from jointdesk.models.types import utcnow
+
+log = logging.getLogger(__name__)
+
+
+def send(
+    phone: str,
+    template: str,
+    context: dict,
+    *,
+    dedup_key: str,
+    case_id: int | None = None,
+    ticket_id: int | None = None,
+) -> int | None:
+    """Queues one message in the caller's transaction with one INSERT; returns its id, or None
+    when ``dedup_key`` was used before (also by a concurrent twin: the unique key decides)."""
+    table = ApplicantMessage.__table__
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    new_id = db.session.execute(
+        insert(table)
+        .values(
+            phone=phone,
+            template=template,
+            body=render(template, context),
+            dedup_key=dedup_key,
+            case_id=case_id,
+            ticket_id=ticket_id,
+            status="pending",
+            attempts=0,
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["dedup_key"])
+        .returning(table.c.id)
+    ).scalar()
+    if new_id is not None:
+        log.info("applicant message %s queued: template %s", new_id, template)
+    return new_id
