@@ -124,7 +124,10 @@ def build_settings() -> dict:
         "JOINTDESK_INSTANCE_PATH": str(inst),
         "SQLALCHEMY_DATABASE_URI": database_url,
         # hide_parameters: a database error never carries applicants' data into a log
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
+        # no ping on every checkout (a round trip per request): jointdesk/__init__.py pings a
+        # pooled connection only after it sat idle this long (0: always, as pool_pre_ping)
+        "SQLALCHEMY_ENGINE_OPTIONS": {"hide_parameters": True},
+        "JOINTDESK_DB_PING_AFTER_SECONDS": env_float("JOINTDESK_DB_PING_AFTER_SECONDS", 10),
         "JOINTDESK_BROKER_URL": broker_url,
         "JOINTDESK_EMBEDDED_BROKER": embedded_broker,
         "JOINTDESK_BROKER_FOLDER": str(broker_folder),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from flask import Flask, request, session
 from flask_babel import refresh as flask_babel_refresh
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 
 from jointdesk.extensions import babel, csrf, db, limiter, login_manager, migrate
 from jointdesk.workingtime import forget_calendar
@@ -42,6 +44,31 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
         cur.close()
 
 
+def _ping_when_idle(engine, idle_seconds: float) -> None:
+    """Checks a pooled connection before use only if it sat idle for ``idle_seconds`` (a
+    database restart or a dropped link is then noticed without failing a request), instead of
+    SQLAlchemy's pool_pre_ping, which costs a round trip on every request. A connection in
+    steady use is not pinged: should the database restart under load, the first statement on
+    an old connection fails, SQLAlchemy discards the whole pool, and the request answers an
+    error without having written anything (a client retrying with its Idempotency-Key is safe)."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection, record) -> None:
+        record.info["jointdesk_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection, record, _proxy) -> None:
+        since = record.info.get("jointdesk_idle_since")
+        if since is None or time.monotonic() - since < idle_seconds:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise DisconnectionError("pooled connection failed its ping") from exc
+        if not alive:
+            raise DisconnectionError("pooled connection failed its ping")
+
+
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the Flask app (and its Celery app, in ``app.extensions['celery']``)."""
     from config import build_settings
@@ -68,6 +95,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     configure_logging(app)
     db.init_app(app)
+    with app.app_context():
+        _ping_when_idle(db.engine, app.config["JOINTDESK_DB_PING_AFTER_SECONDS"])
     migrate.init_app(app, db, directory=str(PACKAGE_DIR / "migrations"))
     csrf.init_app(app)
 

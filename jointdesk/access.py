@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from jointdesk.models import Case, Provider, Ticket, User
 
 CASE_READERS = ("clerk", "supervisor", "admin")
@@ -41,6 +43,21 @@ SUSPENSION_REVIEWERS = ("supervisor", "admin")
 
 def can_review_suspensions(user: User) -> bool:
     return user.role in SUSPENSION_REVIEWERS
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who reads, as the decisions here need it: a user's identity and role, copied, so that
+    a view built after a commit (which expires model instances) costs no reload."""
+
+    id: int
+    username: str
+    role: str
+    provider_id: int | None
+
+    @classmethod
+    def of(cls, user: User) -> Viewer:
+        return cls(user.id, user.username, user.role, user.provider_id)
 
 
 def sees_whole_phone(user: User) -> bool:

@@ -59,8 +59,9 @@ def calendar_version() -> str:
     return value or "0"
 
 
-def _current() -> WorkingCalendar:
-    version = calendar_version()
+def _current(version: str | None = None) -> WorkingCalendar:
+    if version is None:
+        version = calendar_version()
     config = current_app.config
     key = (
         id(current_app._get_current_object()),
@@ -84,6 +85,13 @@ def working_calendar() -> WorkingCalendar:
             g.working_calendar = _current()
         return g.working_calendar
     return _current()
+
+
+def use_calendar_version(version: str | None) -> None:
+    """A read that fetched the calendar's version with its data (``cases.read``) hands it over
+    here, so this request's time limits need no statement of their own to check it."""
+    if has_request_context() and "working_calendar" not in g:
+        g.working_calendar = _current(version or "0")
 
 
 def forget_calendar() -> None:

@@ -182,3 +182,32 @@ def _alive(db) -> int:
 
     db.session.rollback()
     return liveness()["worker"]["alive"]
+
+
+@pytest.mark.parametrize("idle_seconds", [0, 3600])
+def test_a_pooled_connection_killed_while_idle(app, idle_seconds):
+    """Pooled connections are pinged only after sitting idle (no round trip per request in
+    steady use): one that died while idle is then replaced unseen; one reused sooner than
+    that fails once and the pool starts over."""
+    from conftest import ADMIN_DB_URL, TEST_DB_URL
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import OperationalError
+
+    from jointdesk import _ping_when_idle
+
+    engine = create_engine(TEST_DB_URL, pool_size=1)
+    _ping_when_idle(engine, idle_seconds)
+    admin = create_engine(ADMIN_DB_URL.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        with engine.connect() as conn:
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+        if idle_seconds:
+            with pytest.raises(OperationalError), engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        with engine.connect() as conn:  # a fresh connection either way
+            assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() != pid
+    finally:
+        engine.dispose()
+        admin.dispose()

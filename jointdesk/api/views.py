@@ -11,11 +11,17 @@ from flask_babel import gettext as _
 from sqlalchemy.orm import joinedload, selectinload
 
 from jointdesk import idempotency
-from jointdesk.access import can_act_on_ticket, can_read_queue, can_view_case
+from jointdesk.access import Viewer, can_act_on_ticket, can_read_queue, can_view_case
 from jointdesk.api import bp
 from jointdesk.api.openapi import openapi_document
 from jointdesk.auth import api_user
-from jointdesk.cases.read import load_case_data, load_ticket_data, load_tickets_data
+from jointdesk.cases.read import (
+    end_read_without_transaction,
+    load_case_data,
+    load_ticket_data,
+    load_tickets_data,
+    read_without_transaction,
+)
 from jointdesk.cases.services import case_dict, load_case, public_case_dict, ticket_dict
 from jointdesk.desk.services import (
     ActionRefused,
@@ -138,7 +144,8 @@ def _intake(data: dict, pushed: bool, claim: idempotency.Claim | None):
         return _replay(row, claim)
     try:
         application = validate_application(data, pushed=pushed)
-        case, code = submit_application(application, g.api_user, claim=claim)
+        viewer = Viewer.of(g.api_user)  # the commit expires the user; its role stays at hand
+        case, code = submit_application(application, g.api_user, claim=claim, read_back=True)
     except ValidationFailed as exc:
         raise ApiError(
             422, "invalid", _("The application has errors; see the fields."), exc.fields
@@ -164,7 +171,7 @@ def _intake(data: dict, pushed: bool, claim: idempotency.Claim | None):
         # a retried push: the same project answers with its case, never a second one
         body = case_dict(load_case_data(exc.case.reference), g.api_user)
         return jsonify(body), 200, {"Location": f"/api/v1/cases/{exc.case.reference}"}
-    body = case_dict(load_case_data(case.reference), g.api_user)  # two statements
+    body = case_dict(case, viewer)  # read inside the writing transaction
     body["query_code"] = code
     response = _no_store(jsonify(body))
     response.headers["Location"] = f"/api/v1/cases/{case.reference}"
@@ -202,6 +209,18 @@ def new_query_code(reference: str):
         raise ApiError(404, "not_found", _("No such case."))
     code, _link = reissue_query_code(case, g.api_user)
     return _no_store(jsonify({"reference": case.reference, "query_code": code}))
+
+
+@bp.before_request
+def _reads_outside_transactions():
+    """Every GET of this API only reads (see ``read_without_transaction``)."""
+    if request.method in ("GET", "HEAD"):
+        read_without_transaction()
+
+
+@bp.teardown_request
+def _end_reads(_exc):
+    end_read_without_transaction()
 
 
 @bp.get("/cases/<reference>")

@@ -16,8 +16,18 @@ import functools
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 
-from sqlalchemy import JSON, Boolean, bindparam, func, literal, literal_column, select
+from flask import g
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Numeric,
+    bindparam,
+    func,
+    literal_column,
+    select,
+)
 
 from jointdesk.extensions import db
 from jointdesk.models import (
@@ -25,6 +35,7 @@ from jointdesk.models import (
     District,
     Event,
     Material,
+    Meta,
     Permit,
     Provider,
     Step,
@@ -33,6 +44,8 @@ from jointdesk.models import (
 )
 from jointdesk.models import User as UserModel
 from jointdesk.models.types import UTCDateTime
+from jointdesk.workingtime import VERSION_KEY as CALENDAR_VERSION_KEY
+from jointdesk.workingtime import use_calendar_version
 
 
 class Row:
@@ -100,9 +113,48 @@ _CASE_CHILDREN = (
 )
 
 
+def read_without_transaction() -> None:
+    """For a request that only reads: its statements run in autocommit, so it costs no BEGIN
+    and no ROLLBACK round trip. Safe because each read answers from one statement (a case, a
+    page), which sees one snapshot by itself; a write in such a request (a token's coarse
+    last-use time) is one statement that commits alone. Call before the first statement."""
+    if not db.session().in_transaction():
+        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        g.read_without_transaction = True
+
+
+def end_read_without_transaction() -> None:
+    """At the end of such a request: the session lets go of the autocommit connection (no
+    round trip), so nothing after it in the same session writes outside a transaction."""
+    if g.pop("read_without_transaction", False):
+        db.session.rollback()
+
+
+# Aliases inside the case read: psycopg converts a statement's text once and keeps it only
+# while it is at most 4 KiB long (MAX_CACHED_STATEMENT_LENGTH), and PostgreSQL prepares it
+# after a few runs; short names keep the whole case read well inside that.
+_ALIASES = {
+    "materials": "m",
+    "events": "e",
+    "steps": "s",
+    "permits": "pm",
+    "suspensions": "sp",
+    "tickets": "t",
+    "providers": "p",
+    "users": "u",
+}
+
+
+def _key(name: str):
+    """A key of a JSON object built by the database, written into the SQL (column names
+    only, never user input): no bound parameter to send for it."""
+    return literal_column(f"'{name}'")
+
+
 def _json_children(dialect: str, table, parent_column, parent_id):
     """A correlated subquery: the parent's rows of ``table`` as one JSON array of objects."""
-    pairs = [x for c in table.c for x in (literal(c.name), c)]
+    table = table.alias(_ALIASES[table.name])  # short names keep the SQL short (see _ALIASES)
+    pairs = [x for c in table.c for x in (_key(c.name), c)]
     where = table.c[parent_column] == parent_id
     if dialect == "postgresql":
         rows = func.json_agg(func.json_build_object(*pairs))
@@ -110,7 +162,7 @@ def _json_children(dialect: str, table, parent_column, parent_id):
     else:  # SQLite: JSON text; a JSON column is embedded as JSON, not as a string
         pairs = [func.json(v) if isinstance(getattr(v, "type", None), JSON) else v for v in pairs]
         rows = func.json_group_array(func.json_object(*pairs))
-        empty = literal("[]")
+        empty = literal_column("'[]'")
     return select(func.coalesce(rows, empty)).where(where).scalar_subquery()
 
 
@@ -135,6 +187,10 @@ def _moment(value):
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
+def _decimal(value):
+    return None if value is None else Decimal(str(value))
+
+
 def _boolean(value):
     return None if value is None else bool(value)
 
@@ -146,10 +202,23 @@ def _json_value(value):
 _CONVERT = {
     table.name: _converters(table) for _k, table, *_rest in _TICKET_CHILDREN + _CASE_CHILDREN
 }
+# a ticket read as JSON (in a case read): its columns' types back, and the provider's prices
+_TICKET_CONVERT = {
+    **_converters(Ticket.__table__),
+    **{
+        f"p_{name}": _decimal
+        for name in _PROVIDER_COLUMNS
+        if isinstance(Provider.__table__.c[name].type, Numeric)
+    },
+}
+
+
+def _json_list(value) -> list:
+    return json.loads(value) if isinstance(value, (str, bytes)) else (value or [])
 
 
 def _rows(value, table, order: tuple[str, ...], cls) -> list:
-    items = json.loads(value) if isinstance(value, (str, bytes)) else (value or [])
+    items = _json_list(value)
     convert = _CONVERT[table.name]
     out = []
     for item in items:
@@ -190,10 +259,51 @@ def _one_ticket_statement(dialect: str):
     )
 
 
+def _embedded(dialect: str, value):
+    """A JSON value inside a JSON object built by the database: on SQLite a subquery's JSON
+    arrives as text and must be marked as JSON again, else it would be embedded as a string."""
+    return value if dialect == "postgresql" else func.json(value)
+
+
+def _tickets_json(dialect: str, case_id):
+    """A correlated subquery: the case's tickets as one JSON array, each object carrying the
+    ticket's columns, its provider's (``p_…``), its representative's (``r_…``) and its
+    children (``t_steps``, ``t_permits``, ``t_suspensions``): what ``_ticket`` reads."""
+    tickets = Ticket.__table__.alias(_ALIASES["tickets"])
+    providers = Provider.__table__.alias(_ALIASES["providers"])
+    users = UserModel.__table__.alias(_ALIASES["users"])
+    pairs = [(c.name, c) for c in tickets.c]
+    pairs += [(f"p_{name}", providers.c[name]) for name in _PROVIDER_COLUMNS]
+    pairs += [("r_username", users.c.username), ("r_display_name", users.c.display_name)]
+    pairs += [
+        (f"t_{key}", _embedded(dialect, _json_children(dialect, table, parent, tickets.c.id)))
+        for key, table, parent, _order, _cls in _TICKET_CHILDREN
+    ]
+    args = [x for name, value in pairs for x in (_key(name), value)]
+    if dialect == "postgresql":
+        rows = func.json_agg(func.json_build_object(*args))
+        empty = literal_column("'[]'::json")
+    else:
+        rows = func.json_group_array(func.json_object(*args))
+        empty = literal_column("'[]'")
+    return (
+        select(func.coalesce(rows, empty))
+        .select_from(
+            tickets.join(providers, providers.c.id == tickets.c.provider_id).outerjoin(
+                users, users.c.id == tickets.c.representative_id
+            )
+        )
+        .where(tickets.c.case_id == case_id)
+        .scalar_subquery()
+    )
+
+
 @functools.cache
-def _statements(dialect: str):
-    """The two statements of a case read, built once per dialect (bound by parameters)."""
-    case_stmt = (
+def _case_statement(dialect: str, by_code: bool):
+    """The whole case in ONE statement: its row, district, materials, timeline and tickets
+    with everything a view shows, and the calendar's version (``workingtime``), bound by
+    reference (and, for the applicant's look-up, by the query code's digest as well)."""
+    stmt = (
         select(
             *_CASE_COLUMNS,
             District.name.label("district_name"),
@@ -201,32 +311,49 @@ def _statements(dialect: str):
                 _json_children(dialect, table, parent, Case.id).label(f"c_{key}")
                 for key, table, parent, _order, _cls in _CASE_CHILDREN
             ),
+            _tickets_json(dialect, Case.id).label("c_tickets"),
+            select(Meta.value)
+            .where(Meta.key == CALENDAR_VERSION_KEY)
+            .scalar_subquery()
+            .label("calendar_version"),
         )
         .join(District, District.id == Case.district_id)
         .where(Case.reference == bindparam("reference"))
     )
-    ticket_stmt = _ticket_select(dialect).where(Ticket.case_id == bindparam("case_id"))
-    return case_stmt, ticket_stmt
+    if by_code:
+        stmt = stmt.where(Case.query_code_hash == bindparam("digest"))
+    return stmt
 
 
-def load_case_data(reference: str) -> CaseData | None:
+def load_case_data(reference: str, *, query_code_digest: str | None = None) -> CaseData | None:
     """The whole case by reference, with its district, materials, timeline, tickets, their
-    providers, representatives, steps, permits and suspensions: two statements, whatever its
-    size (one when there is no such case)."""
+    providers, representatives, steps, permits and suspensions: one statement, whatever its
+    size. With ``query_code_digest`` only the case whose query code has that digest (the
+    applicant's look-up: an unknown reference and a wrong code cost the same one statement).
+    The calendar's version comes with it, so the time limits need no statement of their own."""
     conn = db.session.connection()
-    case_stmt, ticket_stmt = _statements(conn.dialect.name)
-    row = conn.execute(case_stmt, {"reference": reference}).first()
+    stmt = _case_statement(conn.dialect.name, query_code_digest is not None)
+    params = {"reference": reference}
+    if query_code_digest is not None:
+        params["digest"] = query_code_digest
+    row = conn.execute(stmt, params).first()
     if row is None:
         return None
     m = row._mapping
+    use_calendar_version(m["calendar_version"])
     case = CaseData(
         {c.name: m[c.name] for c in _CASE_COLUMNS},
         district=DistrictData(id=row.district_id, name=m["district_name"]),
     )
     for key, table, _parent, order, cls in _CASE_CHILDREN:
         setattr(case, key, _rows(m[f"c_{key}"], table, order, cls))
-    ticket_rows = conn.execute(ticket_stmt, {"case_id": case.id}).all()
-    case.tickets = [_ticket(t._mapping, case) for t in ticket_rows]
+    tickets = _json_list(m["c_tickets"])
+    convert = _TICKET_CONVERT
+    for item in tickets:
+        for name, fn in convert.items():
+            item[name] = fn(item.get(name))
+    tickets.sort(key=lambda t: t["id"])
+    case.tickets = [_ticket(t, case) for t in tickets]
     return case
 
 

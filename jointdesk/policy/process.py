@@ -5,6 +5,7 @@ Every rule here comes from the policy (seed, section 二(二)); see DOMAIN.md.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -149,6 +150,12 @@ def may_suspend(status: str, steps: Iterable[str]) -> bool:
 
 
 def allowed_actions(status: str, steps: Iterable[str]) -> list[str]:
+    return list(_allowed_actions(status, tuple(steps)))
+
+
+@functools.cache
+def _allowed_actions(status: str, steps: tuple[str, ...]) -> tuple[str, ...]:
+    """The actions ``next_status`` admits (a handful of combinations, worked out once)."""
     allowed = []
     for action in ACTIONS:
         try:
@@ -156,7 +163,7 @@ def allowed_actions(status: str, steps: Iterable[str]) -> list[str]:
         except ActionNotAllowed:
             continue
         allowed.append(action)
-    return allowed
+    return tuple(allowed)
 
 
 def case_status(ticket_statuses: Iterable[str]) -> str:

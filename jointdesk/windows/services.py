@@ -51,18 +51,15 @@ def query_code_digest(reference: str, code: str) -> str:
     return hmac.new(key, f"{reference}:{code}".encode(), hashlib.sha256).hexdigest()
 
 
-def case_for_applicant(reference: str, code: str) -> Case | None:
-    """The case if reference and query code match, else None, in the same time either way:
-    one small query, one HMAC, then the full load only for a match (plain rows, read-only)."""
+def case_for_applicant(reference: str, code: str) -> CaseData | None:
+    """The case if reference and query code match, else None: one statement either way, the
+    same for an unknown reference and a wrong code (the digest is keyed, so nobody can aim
+    at a stored one), reading plain rows only."""
     from jointdesk.cases.read import load_case_data
 
     reference = reference.strip().upper()[:32]
-    row = db.session.execute(
-        db.select(Case.id, Case.query_code_hash).where(Case.reference == reference)
-    ).first()
-    expected = row.query_code_hash if row else "0" * 64
-    matches = hmac.compare_digest(query_code_digest(reference, code.strip()[:32]), expected)
-    return load_case_data(reference) if matches and row is not None else None
+    digest = query_code_digest(reference, code.strip()[:32])
+    return load_case_data(reference, query_code_digest=digest)
 
 
 class AlreadySubmitted(Exception):  # noqa: N818
@@ -181,9 +178,12 @@ def submit_application(
     *,
     claim: idempotency.Claim | None = None,
     note: dict | None = None,
+    read_back: bool = False,
 ) -> tuple[CaseData, str]:
     """Stores the case; returns it (as written: plain rows, see ``cases.read``, not a model
-    instance) with the applicant's query code (shown once, kept hashed).
+    instance) with the applicant's query code (shown once, kept hashed). With ``read_back``
+    the case comes back whole, as ``cases.read.load_case_data`` reads it, read inside the
+    writing transaction (what the API answers: no second transaction for it).
 
     Raises ValidationFailed, writing nothing, for an unknown district or a service that no
     provider serves there; AlreadySubmitted for a project code the approval system pushed
@@ -214,7 +214,7 @@ def submit_application(
         values = _case_values(app_data, district, actor, now, code)
         try:
             case, messages = _write(
-                values, code, district, app_data, providers, actor, now, claim, note
+                values, code, district, app_data, providers, actor, now, claim, note, read_back
             )
         except IntegrityError:
             db.session.rollback()
@@ -270,6 +270,7 @@ def _write(
     now,
     claim,
     note,
+    read_back: bool = False,
 ) -> tuple[CaseData, list[tuple[int, str]]]:
     """The one transaction: case, materials, tickets with steps and permits, outbox rows, audit
     event, and the request key, written as one multi-row INSERT per table. The case and the
@@ -386,5 +387,10 @@ def _write(
             **(note or {}),
         },
     )
+    if read_back:
+        from jointdesk.cases.read import load_case_data
+
+        session.flush()  # the audit event too: the answer's timeline starts with it
+        case = load_case_data(case.reference)
     session.commit()
     return case, messages
