@@ -170,3 +170,44 @@ class Transport(filesystem.Transport):
 def register() -> None:
     """Makes ``filesystem://`` mean this transport in this process."""
     TRANSPORT_ALIASES["filesystem"] = TRANSPORT_PATH
+
+
+# --- Redis: publishing without building a client per message ---------------------------------
+# kombu's Redis channel builds a new ``redis.Redis`` around its connection pool for every
+# message it publishes (``conn_or_acquire``); redis-py fills a table of ~150 response callbacks
+# in each one, which costs more than the LPUSH itself. A client is a thin, thread-safe handle
+# on the pool, so one per channel serves every publication alike.
+
+REDIS_TRANSPORT_PATH = "jointdesk.broker:RedisTransport"
+
+
+def _redis_classes():
+    from kombu.transport import redis
+
+    class RedisChannel(redis.Channel):
+        _publishing_client = None
+
+        def _create_client(self, asynchronous=False):
+            if asynchronous:
+                return super()._create_client(asynchronous=True)
+            if self._publishing_client is None:
+                self._publishing_client = super()._create_client(asynchronous=False)
+            return self._publishing_client
+
+        def close(self):
+            self._publishing_client = None
+            super().close()
+
+    class RedisTransport(redis.Transport):
+        Channel = RedisChannel
+
+    return RedisChannel, RedisTransport
+
+
+RedisChannel, RedisTransport = _redis_classes()
+
+
+def register_redis() -> None:
+    """Makes ``redis://`` and ``rediss://`` mean the transport above in this process."""
+    TRANSPORT_ALIASES["redis"] = REDIS_TRANSPORT_PATH
+    TRANSPORT_ALIASES["rediss"] = REDIS_TRANSPORT_PATH

@@ -41,9 +41,10 @@ def celery_init_app(app: Flask) -> Celery:
             with app.app_context():
                 return self.run(*args, **kwargs)
 
-    if app.config["JOINTDESK_EMBEDDED_BROKER"]:
-        from jointdesk.broker import register
+    from jointdesk.broker import register, register_redis
 
+    register_redis()  # redis:// publishes through one client per channel
+    if app.config["JOINTDESK_EMBEDDED_BROKER"]:
         register()  # filesystem:// writes and claims message files atomically
     celery_app = Celery(app.name, task_cls=FlaskTask)
     celery_app.config_from_object(app.config["CELERY"])

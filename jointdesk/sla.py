@@ -7,6 +7,7 @@ this module only applies them to stored tickets.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 
 from flask_babel import force_locale
@@ -623,10 +624,16 @@ def _sla_message(ticket: Ticket, light: str, permit=None) -> str:
     )
 
 
-def restate_closed(calendar: WorkingCalendar, day: date | None = None, batch: int = 500) -> int:
+def restate_closed(
+    calendar: WorkingCalendar,
+    day: date | None = None,
+    batch: int = 500,
+    each_batch: Callable[[], None] | None = None,
+) -> int:
     """After the calendar changed, in the caller's transaction: the stored working time of
     closed tickets whose life spans ``day`` (every closed ticket when None: the office hours
-    changed), measured again on ``calendar``. Returns how many; reads in batches."""
+    changed), measured again on ``calendar``. Returns how many; reads in batches, calling
+    ``each_batch`` after each one's flush (to commit it and let go of its rows)."""
     query = db.select(Ticket.id).where(Ticket.status.in_(rules.TERMINAL))
     if day is not None:
         start = datetime.combine(day, time.min, calendar.tz)
@@ -656,9 +663,13 @@ def restate_closed(calendar: WorkingCalendar, day: date | None = None, batch: in
             settle_steps(ticket, calendar)
         db.session.flush()
         count, last = count + len(ids), ids[-1]
+        if each_batch is not None:
+            each_batch()
 
 
-def recompute_open_due_times(batch: int = SLA_BATCH) -> int:
+def recompute_open_due_times(
+    batch: int = SLA_BATCH, each_batch: Callable[[], None] | None = None
+) -> int:
     """After the calendar changed: every open ticket's due times again. Returns how many.
 
     ``batch`` tickets at a time, one transaction per batch; when staff changed one of them at
@@ -685,5 +696,7 @@ def recompute_open_due_times(batch: int = SLA_BATCH) -> int:
                     except StaleDataError:
                         db.session.rollback()
         batches.release()
+        if each_batch is not None:
+            each_batch()
     log.info("due times recomputed for %d open tickets", count)
     return count

@@ -8,6 +8,7 @@ calendar older than the last committed change.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 from datetime import date
@@ -20,6 +21,8 @@ from jointdesk.policy.clock import OfficeHours, WorkingCalendar
 
 OFFICE_HOURS_KEY = "office_hours"
 CONFIRMED_PREFIX = "calendar_confirmed_"
+log = logging.getLogger(__name__)
+
 VERSION_KEY = "calendar_version"
 # (app, time zone, office-hours setting) -> (version, calendar); a few entries per process
 _BUILT: dict[tuple, tuple[str, WorkingCalendar]] = {}
@@ -50,6 +53,17 @@ def _build() -> WorkingCalendar:
         OfficeHours.parse(office_hours_text()),
         overrides,
         confirmed_years(),
+    )
+
+
+def calendar_version_column():
+    """The version as a scalar subquery, for a read that fetches it with its own data and
+    hands it to ``use_calendar_version``."""
+    return (
+        db.select(Meta.value)
+        .where(Meta.key == VERSION_KEY)
+        .scalar_subquery()
+        .label("calendar_version")
     )
 
 
@@ -125,15 +139,50 @@ def uncovered_years(today: date) -> list[int]:
 EVERY_DAY = "every day"
 
 
-def _changed(action: str, actor, detail: dict, days: date | str | None = None) -> None:
-    """Records a calendar edit. The stored working time of closed tickets that ``days`` (one
-    date, or EVERY_DAY) touches is restated in the same transaction; open tickets' due times
-    follow after the commit."""
+RESTATE_TASK = "jointdesk.restate_after_calendar_change"
+RESTATE_QUEUE = "jointdesk"
+
+
+def _changed(
+    action: str, actor, detail: dict, days: date | str | None = None, *, background: bool = False
+) -> None:
+    """Records a calendar edit, then restates what it changes: the stored working time of
+    closed tickets that ``days`` (one date, or EVERY_DAY) touches, and open tickets' due times.
+
+    In the foreground (commands, tests) the closed tickets are restated in the edit's own
+    transaction and the open ones after its commit. With ``background`` (the admin pages) the
+    edit commits at once with an outbox row for ``restate_after_change``, which a worker runs
+    (on a million cases it takes minutes, far beyond a web request): written in the edit's
+    transaction, the job is never lost; run twice, it restates the same values again."""
     from jointdesk import audit
     from jointdesk.sla import recompute_open_due_times, restate_closed
 
     audit.record(action, actor=actor, detail=detail)
     _new_version()
+    if background:
+        from datetime import timedelta
+
+        from jointdesk.models import OutboxMessage
+        from jointdesk.models.types import utcnow
+        from jointdesk.routing import outbox
+
+        now = utcnow()
+        untaken = current_app.config["JOINTDESK_OUTBOX_UNTAKEN_SECONDS"]
+        job = OutboxMessage(  # written as published, as intake's rows (routing/outbox.py)
+            task=RESTATE_TASK,
+            queue=RESTATE_QUEUE,
+            payload={"days": days.isoformat() if isinstance(days, date) else days},
+            created_at=now,
+            published_at=now,
+            attempts=1,
+            next_attempt_at=now + timedelta(seconds=untaken),
+        )
+        db.session.add(job)
+        db.session.commit()
+        if has_request_context():
+            forget_calendar()
+        outbox.publish_fresh([(job.id, RESTATE_QUEUE)], task=RESTATE_TASK)
+        return
     if days is not None:
         db.session.flush()
         calendar = _build()  # this transaction's calendar, the edit included
@@ -144,7 +193,56 @@ def _changed(action: str, actor, detail: dict, days: date | str | None = None) -
     recompute_open_due_times()
 
 
-def set_override(day: date, working: bool, note: str, actor) -> None:
+def restate_after_change(message_id: int) -> str:
+    """The background half of a calendar edit (outbox row ``message_id``): closed tickets'
+    stored working time on the calendar now in force, a batch per transaction, then open
+    tickets' due times; the row is done at the end. Each batch also pushes the row's next
+    look back, so the relay does not hand a long run to a second worker meanwhile."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from jointdesk.models import OutboxMessage
+    from jointdesk.models.types import utcnow
+    from jointdesk.sla import _Batches, recompute_open_due_times, restate_closed
+
+    job = db.session.get(OutboxMessage, message_id)
+    if job is None or job.done_at is not None:
+        db.session.rollback()
+        return "already-done"
+    raw = (job.payload or {}).get("days")
+    days = None if raw in (None, EVERY_DAY) else date.fromisoformat(raw)
+    db.session.rollback()
+    wait = timedelta(seconds=current_app.config["JOINTDESK_OUTBOX_REDELIVER_SECONDS"])
+    batches = _Batches()
+
+    def batch_done() -> None:
+        db.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id)
+            .values(next_attempt_at=utcnow() + wait)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+        batches.release()  # a million tickets never sit in one session
+
+    count = 0
+    if raw is not None:
+        count = restate_closed(working_calendar(), days, each_batch=batch_done)
+        batch_done()
+    recompute_open_due_times(each_batch=batch_done)
+    db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id, OutboxMessage.done_at.is_(None))
+        .values(done_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    log.info("calendar change restated %d closed tickets", count)
+    return "restated"
+
+
+def set_override(day: date, working: bool, note: str, actor, *, background: bool = False) -> None:
     """Declares a date a working day or a day off; open tickets' due times follow."""
     row = db.session.get(CalendarOverride, day)
     label = actor.username if hasattr(actor, "username") else str(actor or "system")
@@ -159,19 +257,26 @@ def set_override(day: date, working: bool, note: str, actor) -> None:
         actor,
         {"day": day.isoformat(), "working": working, "note": note[:200]},
         days=day,
+        background=background,
     )
 
 
-def remove_override(day: date, actor) -> bool:
+def remove_override(day: date, actor, *, background: bool = False) -> bool:
     row = db.session.get(CalendarOverride, day)
     if row is None:
         return False
     db.session.delete(row)
-    _changed("calendar_changed", actor, {"day": day.isoformat(), "removed": True}, days=day)
+    _changed(
+        "calendar_changed",
+        actor,
+        {"day": day.isoformat(), "removed": True},
+        days=day,
+        background=background,
+    )
     return True
 
 
-def confirm_year(year: int, actor, confirmed: bool = True) -> None:
+def confirm_year(year: int, actor, confirmed: bool = True, *, background: bool = False) -> None:
     """An administrator says the year's official schedule is entered in full (or takes it back)."""
     key = f"{CONFIRMED_PREFIX}{year}"
     row = db.session.get(Meta, key)
@@ -179,10 +284,12 @@ def confirm_year(year: int, actor, confirmed: bool = True) -> None:
         db.session.add(Meta(key=key, value="1"))
     elif not confirmed and row is not None:
         db.session.delete(row)
-    _changed("calendar_changed", actor, {"year": year, "confirmed": confirmed})
+    _changed(
+        "calendar_changed", actor, {"year": year, "confirmed": confirmed}, background=background
+    )
 
 
-def set_office_hours(text: str, actor) -> None:
+def set_office_hours(text: str, actor, *, background: bool = False) -> None:
     """Validated like the setting; raises ValueError with the reason."""
     hours = OfficeHours.parse(text)
     value = ",".join(f"{s:%H:%M}-{e:%H:%M}" for s, e in hours.intervals)
@@ -191,7 +298,13 @@ def set_office_hours(text: str, actor) -> None:
         db.session.add(Meta(key=OFFICE_HOURS_KEY, value=value))
     else:
         row.value = value
-    _changed("office_hours_changed", actor, {"office_hours": value}, days=EVERY_DAY)
+    _changed(
+        "office_hours_changed",
+        actor,
+        {"office_hours": value},
+        days=EVERY_DAY,
+        background=background,
+    )
 
 
 def year_listing(year: int) -> list[dict]:

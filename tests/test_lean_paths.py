@@ -2,9 +2,10 @@
 and rebuilt after an edit, working time stored when a step ends and restated when the
 calendar changes."""
 
+import re
 from datetime import date
 
-from conftest import application_body, at
+from conftest import act, application_body, at, sign_in_web
 
 from jointdesk.models import Step, Ticket
 
@@ -185,6 +186,48 @@ def test_a_calendar_edit_restates_the_stored_working_time_of_closed_tickets(
     view = client.get(f"/api/v1/cases/{case['reference']}", headers=users["clerk"][1]).get_json()
     assert view["tickets"][0]["steps"][0]["working_days"] == 0
     assert db.session.get(Ticket, ticket_id).status == "returned"
+
+
+def test_an_office_hours_change_from_the_admin_page_restates_in_the_background(
+    client, db, users, clock, deliver_all
+):
+    """The page answers at once; the outbox row it wrote in the same transaction carries the
+    restatement, which a worker runs (here in-process), once."""
+    from jointdesk import workingtime
+    from jointdesk.models import OutboxMessage
+
+    case = water_case(client, users, clock, deliver_all, at(2026, 11, 26, 9, 0))
+    ticket_id = case["tickets"][0]["id"]
+    clock.set(at(2026, 11, 26, 11, 0))
+    res = act(client, users["water"][1], ticket_id, action="return", reason="非供水区域")
+    assert res.status_code == 200, res.get_json()
+    step = db.session.execute(
+        db.select(Step).where(Step.ticket_id == ticket_id, Step.seq == 0)
+    ).scalar_one()
+    assert step.working_seconds == 2 * 3600
+    step_id = step.id
+
+    sign_in_web(client, users["admin"][0])
+    page = client.get("/admin/calendar?year=2026").get_data(as_text=True)
+    token = re.search(r'name="h-csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    res = client.post(
+        "/admin/calendar?year=2026",
+        data={"what": "hours", "h-csrf_token": token, "h-hours": "10:00-12:00"},
+    )
+    assert res.status_code == 302, res.get_data(as_text=True)[:2000]
+    job = db.session.execute(
+        db.select(OutboxMessage).where(OutboxMessage.task == workingtime.RESTATE_TASK)
+    ).scalar_one()
+    assert job.done_at is None and job.payload == {"days": workingtime.EVERY_DAY}
+    job_id = job.id
+    db.session.expire_all()
+    assert db.session.get(Step, step_id).working_seconds == 2 * 3600  # not yet
+
+    assert workingtime.restate_after_change(job_id) == "restated"
+    db.session.expire_all()
+    assert db.session.get(Step, step_id).working_seconds == 1 * 3600  # 10:00-11:00 only
+    assert db.session.get(OutboxMessage, job_id).done_at is not None
+    assert workingtime.restate_after_change(job_id) == "already-done"
 
 
 def test_the_case_read_stays_short_enough_to_be_cached_and_prepared():

@@ -48,3 +48,18 @@ def refresh_closed_counts() -> int:
     from jointdesk.desk.services import refresh_closed_counts as run
 
     return run()
+
+
+@shared_task(
+    name="jointdesk.restate_after_calendar_change",
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=3300,
+    time_limit=3600,
+)
+def restate_after_calendar_change(message_id: int) -> str:
+    """The background half of a calendar edit (outbox row ``message_id``): stored working
+    time of closed tickets and due times of open ones on the calendar now in force."""
+    from jointdesk.workingtime import restate_after_change
+
+    return restate_after_change(message_id)

@@ -72,6 +72,12 @@ def dashboard():
     )
 
 
+RESTATING = _l(
+    "Saved. Due times and working times are being recomputed in the background; on a large "
+    "database this takes a few minutes."
+)
+
+
 @bp.route("/calendar", methods=["GET", "POST"])
 @roles_required("admin")
 def calendar():
@@ -102,8 +108,9 @@ def calendar():
                 override_form.working.data == "working",
                 override_form.note.data or "",
                 current_user,
+                background=True,
             )
-            flash(_("Saved. Open tickets' due times were recomputed."), "success")
+            flash(str(RESTATING), "success")
             return redirect(url_for("admin.calendar", year=day.year))
         if what == "remove" and post.validate_on_submit():
             try:
@@ -111,22 +118,22 @@ def calendar():
             except ValueError:
                 flash(_("Not a date."), "error")
             else:
-                remove_override(day, current_user)
-                flash(_("Saved. Open tickets' due times were recomputed."), "success")
+                remove_override(day, current_user, background=True)
+                flash(str(RESTATING), "success")
             return redirect(url_for("admin.calendar", year=year))
         if what in ("confirm", "unconfirm") and post.validate_on_submit():
-            confirm_year(year, current_user, confirmed=what == "confirm")
-            flash(_("Saved. Open tickets' due times were recomputed."), "success")
+            confirm_year(year, current_user, confirmed=what == "confirm", background=True)
+            flash(str(RESTATING), "success")
             return redirect(url_for("admin.calendar", year=year))
         if what == "hours" and hours_form.validate_on_submit():
             try:
-                set_office_hours(hours_form.hours.data, current_user)
+                set_office_hours(hours_form.hours.data, current_user, background=True)
             except ValueError:
                 hours_form.hours.errors = [
                     _("Write them like 09:00-12:00,13:00-17:00, ascending, without overlap.")
                 ]
             else:
-                flash(_("Saved. Open tickets' due times were recomputed."), "success")
+                flash(str(RESTATING), "success")
                 return redirect(url_for("admin.calendar", year=year))
     if not hours_form.hours.data:
         hours_form.hours.data = office_hours_text()

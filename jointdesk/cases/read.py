@@ -35,7 +35,6 @@ from jointdesk.models import (
     District,
     Event,
     Material,
-    Meta,
     Permit,
     Provider,
     Step,
@@ -44,8 +43,7 @@ from jointdesk.models import (
 )
 from jointdesk.models import User as UserModel
 from jointdesk.models.types import UTCDateTime
-from jointdesk.workingtime import VERSION_KEY as CALENDAR_VERSION_KEY
-from jointdesk.workingtime import use_calendar_version
+from jointdesk.workingtime import calendar_version_column, use_calendar_version
 
 
 class Row:
@@ -312,10 +310,7 @@ def _case_statement(dialect: str, by_code: bool):
                 for key, table, parent, _order, _cls in _CASE_CHILDREN
             ),
             _tickets_json(dialect, Case.id).label("c_tickets"),
-            select(Meta.value)
-            .where(Meta.key == CALENDAR_VERSION_KEY)
-            .scalar_subquery()
-            .label("calendar_version"),
+            calendar_version_column(),
         )
         .join(District, District.id == Case.district_id)
         .where(Case.reference == bindparam("reference"))

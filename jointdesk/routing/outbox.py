@@ -66,14 +66,14 @@ def add_deliveries(tickets: list[tuple[int, str]], now) -> list[tuple[int, str]]
     return [(mid, queue) for mid, (_tid, queue) in zip(ids, tickets, strict=True)]
 
 
-def publish_fresh(messages: list[tuple[int, str]]) -> int:
+def publish_fresh(messages: list[tuple[int, str]], task: str = DELIVER_TASK) -> int:
     """Publishes the rows ``add_deliveries`` wrote, once committed; returns how many went out.
     When the broker refuses one, that row and the rest are written back as never published,
     with the error, for the relay's next run (like a failed ``_publish_rows``)."""
     celery = current_app.extensions["celery"]
     for n, (message_id, queue) in enumerate(messages):
         try:
-            celery.send_task(DELIVER_TASK, args=[message_id], queue=queue, retry=False)
+            celery.send_task(task, args=[message_id], queue=queue, retry=False)
         except Exception as exc:  # broker down or unreachable: the relay will try again
             error = f"{type(exc).__name__}: {exc}"[:500]
             log.warning("outbox %s not published (%s); the relay will retry", message_id, error)

@@ -9,23 +9,26 @@ from sqlalchemy import and_, or_
 from jointdesk import audit
 from jointdesk.extensions import db
 from jointdesk.models import District, Provider, Route, User, queue_name_for
+from jointdesk.workingtime import calendar_version_column, use_calendar_version
 
 
 def route_application(
     district: str, services: Iterable[str]
 ) -> tuple[District | None, dict[str, Provider | None]]:
     """The district named (by name or division code) and the active provider serving each
-    service there (None where none does), in one read; (None, {}) for an unknown district."""
+    service there (None where none does), in one read; (None, {}) for an unknown district.
+    The calendar's version comes with it, so intake's time limits need no read of their own."""
     services = list(services)
     rows = db.session.execute(
-        db.select(District, Route.service_code, Provider)
+        db.select(District, Route.service_code, Provider, calendar_version_column())
         .outerjoin(Route, and_(Route.district_id == District.id, Route.service_code.in_(services)))
         .outerjoin(Provider, and_(Provider.id == Route.provider_id, Provider.active.is_(True)))
         .where(or_(District.name == district, District.division_code == district))
     ).all()
     if not rows:
         return None, {}
-    found = {code: provider for _d, code, provider in rows if code is not None}
+    use_calendar_version(rows[0][3])
+    found = {code: provider for _d, code, provider, _v in rows if code is not None}
     return rows[0][0], {code: found.get(code) for code in services}
 
 
