@@ -484,3 +484,41 @@ def test_ten_simultaneous_submissions_make_one_case(server, db):
     assert len({b["query_code"] for _s, _h, b in results}) == 1
     assert case_count(db) == 1
     assert db.session.execute(db.select(db.func.count(OnlineSubmission.id))).scalar_one() == 1
+
+
+# --- the example client, against a real server ---------------------------------------------------
+
+
+@pytest.mark.parametrize("as_app", [False, True])
+def test_the_example_client_applies_and_follows_the_status(server, db, users, as_app):
+    import subprocess
+    import sys
+
+    from processes import ROOT, wait_for
+
+    phone = "13600000001" if as_app else "13600000002"
+    cmd = [sys.executable, str(ROOT / "examples" / "app_client.py"), "--server", server.url]
+    cmd += ["--phone", phone, "--polls", "2", "--interval", "0.1"]
+    if as_app:
+        cmd += ["--token", users["integration"][1]["Authorization"].split()[1]]
+    proc = subprocess.Popen(  # noqa: S603
+        cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+    def sent() -> bool:
+        db.session.rollback()
+        return (
+            db.session.execute(
+                db.select(ApplicantMessage.id).where(ApplicantMessage.phone == phone)
+            ).first()
+            is not None
+        )
+
+    assert wait_for(sent, 30, 0.1), proc.communicate(timeout=5)
+    out, err = proc.communicate(last_code(db, phone) + "\n", timeout=60)
+    assert proc.returncode == 0, err
+    case = db.session.execute(db.select(Case)).scalar_one()
+    assert f"reference {case.reference}" in out
+    assert f"channel {'app' if as_app else 'online'}" in out
+    assert case.channel == ("app" if as_app else "online")
+    assert len(re.findall(r"^status received \(water: \w+, electricity: \w+\)$", out, re.M)) == 2
