@@ -156,7 +156,7 @@ def build_settings() -> dict:
         ),
         # online self-service: one-time codes (minutes valid, attempts), their limits per phone
         # number and per client address, and applications per client address
-        "JOINTDESK_OTP_MINUTES": env_float("JOINTDESK_OTP_MINUTES", 5),
+        "JOINTDESK_OTP_MINUTES": max(1, int(env_float("JOINTDESK_OTP_MINUTES", 5))),
         "JOINTDESK_OTP_ATTEMPTS": int(env_float("JOINTDESK_OTP_ATTEMPTS", 5)),
         "JOINTDESK_OTP_PHONE_LIMIT": env_str(
             "JOINTDESK_OTP_PHONE_LIMIT", "1 per minute;5 per hour;10 per day"

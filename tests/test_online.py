@@ -522,3 +522,18 @@ def test_the_example_client_applies_and_follows_the_status(server, db, users, as
     assert f"channel {'app' if as_app else 'online'}" in out
     assert case.channel == ("app" if as_app else "online")
     assert len(re.findall(r"^status received \(water: \w+, electricity: \w+\)$", out, re.M)) == 2
+
+
+def test_a_code_of_another_number_gives_no_case_away(client, db):
+    """Someone who knows an application's data but not its phone proves their own number:
+    they get neither the first case nor its query code."""
+    code = api_code(client, db)
+    first = client.post(APPS, json=online_body(code))
+    assert first.status_code == 201
+    mine = api_code(client, db, "13700000000")
+    body = online_body(code)  # the victim's application
+    body["verification"] = {"phone": "13700000000", "code": mine}
+    res = client.post(APPS, json=body)
+    assert res.status_code == 422 and "query_code" not in res.get_json()
+    assert "verification.phone" in res.get_json()["error"]["fields"]
+    assert case_count(db) == 1

@@ -101,8 +101,11 @@ def _replay(row: OnlineSubmission):
     return _answer(reference, online.unseal(row, reference), 200, replayed=True)
 
 
-def _proves(row: OnlineSubmission, phone: str, code: str) -> bool:
-    """The code that made the case, or the phone's current code: the same applicant."""
+def _proves(row: OnlineSubmission, phone: str, code: str, application) -> bool:
+    """The code that made the case, or the current code of the applicant's phone: the same
+    applicant. A code of another number never gives a case (nor its query code) away."""
+    if phone != application.phone:
+        return False
     made_it = db.session.get(VerificationCode, row.verification_id)
     if online.code_matches(made_it, phone, code):
         return True
@@ -159,10 +162,10 @@ def public_application():
                     )
                 },
             )
-        if row is not None and _proves(row, phone, code):
+        if row is not None and _proves(row, phone, code, application):
             return _replay(row)
     row = online.find_submission(keys[-1][0])
-    if row is not None and _proves(row, phone, code):
+    if row is not None and _proves(row, phone, code, application):
         return _replay(row)
     try:
         verified = online.check_code(phone, code)
