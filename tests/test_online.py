@@ -537,3 +537,24 @@ def test_a_code_of_another_number_gives_no_case_away(client, db):
     assert res.status_code == 422 and "query_code" not in res.get_json()
     assert "verification.phone" in res.get_json()["error"]["fields"]
     assert case_count(db) == 1
+
+
+def test_purge_forgets_old_keys_and_codes(client, db):
+    from jointdesk.online.services import purge
+
+    code = api_code(client, db)
+    assert client.post(APPS, json=online_body(code)).status_code == 201
+    assert purge() == 0  # all still needed
+    for row in db.session.execute(db.select(OnlineSubmission)).scalars():
+        row.created_at -= timedelta(hours=25)
+    age_codes(db, days=3)
+    assert purge() == 2
+    assert db.session.execute(db.select(db.func.count(VerificationCode.id))).scalar_one() == 0
+    assert case_count(db) == 1  # the case stays
+
+
+def test_the_page_in_english(ui, db):
+    page = ui.get("/apply").get_data(as_text=True)
+    ui.post("/lang/en", data={"csrf_token": csrf_token(page), "next": "/apply"})
+    page = ui.get("/apply").get_data(as_text=True)
+    assert "Apply online for water, power, gas and heat" in page and "Send code" in page

@@ -40,7 +40,7 @@ def _lines(case, facts: dict) -> list[str]:
         lines.append(f"  {SERVICE_LABELS[t.service_code]} — {provider}")
         lines.append("    " + _("Due by %(time)s", time=local_time(t.due_at)))
     lines += [
-        _("Steps") + ": " + steps,
+        _("Process steps") + ": " + steps,
         _(
             "Time limits: at most %(step)s working day(s) per step, %(total)s in all.",
             step=f"{facts['per_step_days']:g}",

@@ -385,3 +385,27 @@ class OnlineGuard:
             row = find_submission(key)
             if row is not None:
                 raise Replay(row)
+
+
+def purge() -> int:
+    """Forgets what is no longer needed (beat task, hourly, with the idempotency keys):
+    submissions older than ``KEY_LIFETIME`` (their sealed codes with them), then codes older
+    than two days (past every limit's window) that no kept submission names. Returns how
+    many rows went."""
+    now = utcnow()
+    gone = db.session.execute(
+        db.delete(OnlineSubmission)
+        .where(OnlineSubmission.created_at <= now - KEY_LIFETIME)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    kept = db.select(OnlineSubmission.verification_id)
+    gone += db.session.execute(
+        db.delete(VerificationCode)
+        .where(
+            VerificationCode.created_at <= now - timedelta(days=2),
+            VerificationCode.id.not_in(kept),
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    return gone
