@@ -558,3 +558,38 @@ def test_the_page_in_english(ui, db):
     ui.post("/lang/en", data={"csrf_token": csrf_token(page), "next": "/apply"})
     page = ui.get("/apply").get_data(as_text=True)
     assert "Apply online for water, power, gas and heat" in page and "Send code" in page
+
+
+def test_five_simultaneous_page_submissions_make_one_case(server, db):
+    """A double (quintuple) click on a slow network: the same browser posts the form five
+    times at once; every answer sends it to the one receipt."""
+    import http.cookiejar
+    import urllib.parse
+
+    from live_server import opener, request
+
+    jar = http.cookiejar.CookieJar()
+    browser = opener(jar)
+    origin = {"Origin": server.url, "Content-Type": "application/x-www-form-urlencoded"}
+
+    def get(path: str) -> str:
+        return request(browser, server.url + path)[2].decode()
+
+    def post(path: str, data: dict):
+        raw = urllib.parse.urlencode(data, doseq=True).encode()
+        return request(browser, server.url + path, data=raw, headers=origin)
+
+    phone = "13600000003"
+    status, _h, _b = post("/apply/code", {"phone": phone, "csrf_token": csrf_token(get("/apply"))})
+    assert status == 303
+    status, _h, _b = post(
+        "/apply/verify", {"code": last_code(db, phone), "csrf_token": csrf_token(get("/apply"))}
+    )
+    assert status == 303
+    form = {**page_form(), "csrf_token": csrf_token(get("/apply"))}
+    results = at_once(5, lambda: post("/apply", form))
+    assert [s for s, _h, _b in results] == [303] * 5
+    assert len({h["Location"] for _s, h, _b in results}) == 1
+    assert case_count(db) == 1
+    receipt = get(urllib.parse.urlsplit(results[0][1]["Location"]).path)
+    assert re.search(r'id="query-code">\d{8}<', receipt)
