@@ -593,3 +593,23 @@ def test_five_simultaneous_page_submissions_make_one_case(server, db):
     assert case_count(db) == 1
     receipt = get(urllib.parse.urlsplit(results[0][1]["Location"]).path)
     assert re.search(r'id="query-code">\d{8}<', receipt)
+
+
+def test_no_500_for_junk(client, db, users):
+    from test_openapi_and_errors import JUNK
+
+    paths = [CODES, APPS, "/apply", "/apply/code", "/apply/verify", "/apply/restart"]
+    for path in paths:
+        for junk in JUNK:
+            assert client.post(path, json=junk).status_code < 500, (path, junk)
+            assert client.post(path, json={"phone": junk, "verification": junk}).status_code < 500
+            body = online_body("123456")
+            body["verification"]["phone"] = junk
+            assert client.post(path, json=body).status_code < 500
+            assert client.post(path, data={"phone": str(junk), "code": str(junk)}).status_code < 500
+    for path in (
+        "/apply/receipt/nope",
+        "/apply/receipt/%FF/receipt.pdf",
+        "/apply/receipt/x/receipt.svg",
+    ):
+        assert client.get(path).status_code == 404
