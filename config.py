@@ -157,6 +157,21 @@ def build_settings() -> dict:
         "JOINTDESK_PUBLIC_LOOKUP_LIMIT": env_str(
             "JOINTDESK_PUBLIC_LOOKUP_LIMIT", "10 per minute;100 per hour"
         ),
+        # online self-service: one-time codes (minutes valid, attempts), their limits per phone
+        # number and per client address, and applications per client address
+        "JOINTDESK_OTP_MINUTES": max(1, int(env_float("JOINTDESK_OTP_MINUTES", 5))),
+        "JOINTDESK_OTP_ATTEMPTS": int(env_float("JOINTDESK_OTP_ATTEMPTS", 5)),
+        "JOINTDESK_OTP_PHONE_LIMIT": env_str(
+            "JOINTDESK_OTP_PHONE_LIMIT", "1 per minute;5 per hour;10 per day"
+        ),
+        "JOINTDESK_OTP_CLIENT_LIMIT": env_str(
+            "JOINTDESK_OTP_CLIENT_LIMIT", "20 per hour;100 per day"
+        ),
+        "JOINTDESK_ONLINE_SUBMIT_LIMIT": env_str(
+            "JOINTDESK_ONLINE_SUBMIT_LIMIT", "30 per hour;200 per day"
+        ),
+        # how long a browser that entered the right code may submit for that phone
+        "JOINTDESK_ONLINE_VERIFIED_MINUTES": env_float("JOINTDESK_ONLINE_VERIFIED_MINUTES", 30),
         "JOINTDESK_LOGIN_LIMIT": env_str("JOINTDESK_LOGIN_LIMIT", "10 per minute"),
         # failed sign-ins for one username (from any address) that lock it, and for how long
         "JOINTDESK_LOGIN_LOCK_FAILURES": int(env_float("JOINTDESK_LOGIN_LOCK_FAILURES", 10)),

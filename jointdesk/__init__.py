@@ -131,9 +131,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from jointdesk.desk.views import bp as desk_bp
     from jointdesk.errors import init_errors
     from jointdesk.health import bp as health_bp
+    from jointdesk.online.views import bp as online_bp
     from jointdesk.windows.views import bp as windows_bp
 
-    for bp in (auth_bp, windows_bp, desk_bp, cases_bp, admin_bp, api_bp, health_bp):
+    for bp in (auth_bp, windows_bp, desk_bp, cases_bp, admin_bp, api_bp, health_bp, online_bp):
         app.register_blueprint(bp)
     csrf.exempt(api_bp)  # the API authenticates with bearer tokens, never with cookies
     init_errors(app)

@@ -47,8 +47,18 @@ MAX_REASON = 500
 MAX_USERNAME = 64
 MAX_PIPELINE_M = 100_000
 MAX_INT = 2_147_483_647
-# the channel each intake route submits through (CHANNELS: online and app have no route yet)
-ROUTE_CHANNEL = {"cases": "window", "push": "approval_system"}
+# the channel each intake route submits through; the public applications endpoint is online,
+# or app when the caller is the app's registered client (an integration client's token)
+ROUTE_CHANNEL = {"cases": "window", "push": "approval_system", "online": "online", "app": "app"}
+# the request body each intake route is validated with
+ROUTE_SCHEMA = {
+    "cases": "Application",
+    "push": "ApprovalSystemProject",
+    "online": "OnlineApplication",
+    "app": "OnlineApplication",
+}
+# a mainland mobile number as typed: spaces anywhere, full-width digits and spaces accepted
+PHONE_AS_TYPED = r"^[ \u3000]*[1１][ \u3000]*[3-9３-９]([ \u3000]*[0-9０-９]){9}[ \u3000]*$"
 
 # What ``str.strip()`` removes (``str.isspace``), spelled out so that every regex dialect that
 # reads the document (Python, ECMA-262, Rust) agrees on what a blank string is.
@@ -282,6 +292,36 @@ def _application(pushed: bool) -> dict:
     return schema
 
 
+def _public_application(verified: bool) -> dict:
+    """The application of the public endpoint: the same fields as ``Application`` without
+    materials (none are asked for online), with the phone's one-time code (``verified``: the
+    page, whose browser proved the phone before, sends none)."""
+    base = _application(pushed=False)
+    properties = {k: v for k, v in base["properties"].items() if k != "materials"}
+    properties["channel"] = {
+        "enum": ["online", "app"],
+        "description": "decided by the server: app when the caller is the app's registered "
+        "client (an integration client's bearer token), online otherwise; a value that "
+        "disagrees is refused (422)",
+    }
+    if not verified:
+        properties["verification"] = ref("Verification")
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["applicant", "address", "services"] + ([] if verified else ["verification"]),
+        "properties": properties,
+    }
+
+
+_VERIFICATION_PHONE = {
+    "type": "string",
+    "pattern": PHONE_AS_TYPED,
+    "description": "11-digit mainland mobile number; spaces and full-width digits are ignored",
+    "x-errors": {"pattern": "cn-mobile"},
+}
+
+
 def _action_needs(actions: list[str], field: str, schema: dict, message: str) -> dict:
     return _when(
         _prop_is("action", {"enum": actions}),
@@ -422,6 +462,41 @@ SCHEMAS: dict[str, dict] = {
     "PushedProject": _project(pushed=True),
     "Material": _MATERIAL,
     "Action": _ACTION,
+    "PublicApplication": _public_application(verified=False),
+    "OnlineApplication": _public_application(verified=True),
+    "Verification": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["phone", "code"],
+        "description": "the applicant's phone (it must be applicant.phone) and the code sent "
+        "to it by POST /api/v1/public/verification-codes",
+        "properties": {
+            "phone": _VERIFICATION_PHONE,
+            "code": {
+                "type": "string",
+                "pattern": "^[0-9]{6}$",
+                "x-errors": {"pattern": "otp_code"},
+            },
+        },
+    },
+    "VerificationRequest": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["phone"],
+        "properties": {"phone": _VERIFICATION_PHONE},
+    },
+    "VerificationSent": {
+        "type": "object",
+        "required": ["phone", "expires_in", "resend_after"],
+        "properties": {
+            "phone": {"type": "string", "description": "masked"},
+            "expires_in": {"type": "integer", "description": "seconds the code is valid"},
+            "resend_after": {
+                "type": "integer",
+                "description": "seconds before another code may be asked for",
+            },
+        },
+    },
     "Step": {
         "type": "object",
         "required": ["name", "started_at", "due_at", "completed_at"],
@@ -593,6 +668,35 @@ SCHEMAS: dict[str, dict] = {
             },
         },
     },
+    "OnlineCase": {
+        "type": "object",
+        "required": ["reference", "query_code", "status", "channel", "tickets", "status_url"],
+        "description": "the case as its applicant may see it (masked), with the query code",
+        "properties": {
+            "reference": {"type": "string"},
+            "query_code": {"type": "string", "pattern": "^[0-9]{8}$"},
+            "status": {"enum": _CASE_STATUSES},
+            "channel": {"enum": ["online", "app"]},
+            "created_at": _TIME,
+            "applicant": {
+                "type": "object",
+                "properties": {"name": {"type": "string"}, "phone": {"type": "string"}},
+                "description": "masked",
+            },
+            "address": {"type": "object", "properties": {"district": {"type": "string"}}},
+            "tickets": {"type": "array", "items": ref("Ticket")},
+            "four_zero": {"type": "object"},
+            "indicators": {
+                "type": "object",
+                "description": "as in Case: steps, applicant_trips (0), materials_asked (0), "
+                "limits, four_zero",
+            },
+            "status_url": {
+                "type": "string",
+                "description": "the public status page (reference and query code)",
+            },
+        },
+    },
     "NewQueryCode": {
         "type": "object",
         "required": ["reference", "query_code"],
@@ -698,6 +802,7 @@ _MESSAGES = {
     ),
     "cn-mobile": lambda e: _("Not a mainland mobile number (11 digits starting with 1)."),
     "district": lambda e: _("Unknown district."),
+    "otp_code": lambda e: _("Enter the 6-digit code sent to your phone."),
     "action": lambda e: _("Unknown action."),
     "reason": lambda e: _("A reason is required."),
     "note": lambda e: _("Say what was agreed with the applicant."),

@@ -33,10 +33,12 @@ def check_sla() -> dict:
 
 @shared_task(name="jointdesk.purge_request_keys", ignore_result=True)
 def purge_request_keys() -> int:
-    """Deletes idempotency keys and form tokens older than 24 hours."""
+    """Deletes idempotency keys and form tokens older than 24 hours, and the online
+    submissions' keys and one-time codes no longer needed."""
     from jointdesk.idempotency import purge
+    from jointdesk.online.services import purge as purge_online
 
-    return purge()
+    return purge() + purge_online()
 
 
 @shared_task(

@@ -207,6 +207,62 @@ OPERATIONS: dict[str, dict[str, dict]] = {
             ],
         ),
     },
+    "/api/v1/public/verification-codes": {
+        "post": operation(
+            "Send a one-time code to the applicant's phone (public, rate-limited)",
+            {
+                "202": _body(ref("VerificationSent"), "the code is on its way (an SMS)"),
+                "429": _body(
+                    ref("Error"),
+                    "too many codes for this number or this client; the message says how long "
+                    "to wait",
+                    {"Retry-After": {"required": True, "schema": {"type": "string"}}},
+                ),
+            },
+            security=PUBLIC,
+            body="VerificationRequest",
+            description="Limits per phone number (JOINTDESK_OTP_PHONE_LIMIT, default 1 a "
+            "minute, 5 an hour, 10 a day) and per client address (JOINTDESK_OTP_CLIENT_LIMIT). "
+            "A new code replaces the older one; it is valid JOINTDESK_OTP_MINUTES minutes for "
+            "JOINTDESK_OTP_ATTEMPTS attempts.",
+        ),
+    },
+    "/api/v1/public/applications": {
+        "post": operation(
+            "An application by the applicant (channel online) or the app's client (channel "
+            "app): no materials, no trip; the phone proven by its one-time code",
+            {
+                "200": _body(
+                    ref("OnlineCase"),
+                    "the first case again: the same application (same phone, same normalised "
+                    "data) within 24 hours, or a repeated Idempotency-Key and body",
+                    {"Idempotent-Replayed": {"required": True, "schema": {"const": "true"}}},
+                ),
+                "201": _body(ref("OnlineCase"), "created, with the query code"),
+                "401": _body(ref("Error"), "a bearer token was sent that is not valid"),
+                "403": _body(
+                    ref("Error"),
+                    "verification_wrong (attempts left in the message), verification_dead, "
+                    "verification_expired, verification_used, verification_none; or a token "
+                    "of a role other than the app's client (integration)",
+                ),
+                "429": _body(
+                    ref("Error"),
+                    "too many applications from this client; the message says how long to wait",
+                    {"Retry-After": {"required": True, "schema": {"type": "string"}}},
+                ),
+            },
+            security=[{}, *BEARER],
+            parameters=[param_ref("IdempotencyKey")],
+            body="PublicApplication",
+            description="The channel is decided by the server: app with a bearer token of an "
+            "integration client (the registered app client), online without a token. The "
+            "verification phone must be applicant.phone. The code is used up by the case it "
+            "makes; a repeated submission (double click, retry) within 24 hours answers 200 "
+            "with the first case and its query code, never a second case, also when the "
+            "twins arrive at once.",
+        ),
+    },
     "/api/v1/openapi.json": {
         "get": operation(
             "This document",

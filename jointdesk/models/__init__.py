@@ -7,6 +7,7 @@ from jointdesk.models.heartbeat import Heartbeat
 from jointdesk.models.idempotency import RequestKey
 from jointdesk.models.message import ApplicantMessage
 from jointdesk.models.meta import Meta
+from jointdesk.models.online import OnlineSubmission, VerificationCode
 from jointdesk.models.outbox import OutboxMessage
 from jointdesk.models.reference import District, Provider, Route, Service, queue_name_for
 from jointdesk.models.ticket import ClosedTicketCount, Permit, Step, Suspension, Ticket
@@ -26,6 +27,7 @@ __all__ = [
     "Material",
     "Meta",
     "Notification",
+    "OnlineSubmission",
     "Permit",
     "OutboxMessage",
     "Provider",
@@ -37,5 +39,6 @@ __all__ = [
     "Ticket",
     "User",
     "UserSession",
+    "VerificationCode",
     "queue_name_for",
 ]

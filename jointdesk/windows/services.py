@@ -178,6 +178,7 @@ def submit_application(
     *,
     claim: idempotency.Claim | None = None,
     note: dict | None = None,
+    guard=None,
     read_back: bool = False,
 ) -> tuple[CaseData, str]:
     """Stores the case; returns it (as written: plain rows, see ``cases.read``, not a model
@@ -189,7 +190,9 @@ def submit_application(
     provider serves there; AlreadySubmitted for a project code the approval system pushed
     before; idempotency.Replay when ``claim``'s key already made a case. Both hold also when a
     concurrent request got there first: the unique constraints decide, this one rolls back.
-    ``note`` is added to the audit event.
+    ``note`` is added to the audit event. ``guard`` (``online.services.OnlineGuard``) writes
+    its unique rows right after the case, in the same transaction, and after a unique-constraint
+    failure raises its own replay when a concurrent twin committed first.
     """
     _already_pushed(app_data)
     district, providers = route_application(app_data.district, app_data.services)
@@ -214,12 +217,24 @@ def submit_application(
         values = _case_values(app_data, district, actor, now, code)
         try:
             case, messages = _write(
-                values, code, district, app_data, providers, actor, now, claim, note, read_back
+                values,
+                code,
+                district,
+                app_data,
+                providers,
+                actor,
+                now,
+                claim,
+                note,
+                guard,
+                read_back,
             )
         except IntegrityError:
             db.session.rollback()
             if claim is not None and (row := idempotency.find_claim(claim)) is not None:
                 raise idempotency.Replay(row) from None  # the same key, committed first
+            if guard is not None:
+                guard.after_conflict()  # the same online application, submitted concurrently
             _already_pushed(app_data)  # the same project, pushed concurrently
             continue  # a reference collision, one in a billion: draw again
         try:
@@ -270,6 +285,7 @@ def _write(
     now,
     claim,
     note,
+    guard=None,
     read_back: bool = False,
 ) -> tuple[CaseData, list[tuple[int, str]]]:
     """The one transaction: case, materials, tickets with steps and permits, outbox rows, audit
@@ -296,6 +312,8 @@ def _write(
         )
     if claim is not None:
         idempotency.attach(claim, case, code)
+    if guard is not None:
+        guard.attach(case, code)
     calendar = working_calendar()
     for service in app_data.services:
         ticket = TicketData(

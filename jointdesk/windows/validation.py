@@ -14,7 +14,7 @@ from typing import Any
 from flask_babel import gettext as _
 
 from jointdesk.policy import identity
-from jointdesk.schemas import ROUTE_CHANNEL, check_body
+from jointdesk.schemas import ROUTE_CHANNEL, ROUTE_SCHEMA, check_body
 
 
 class ValidationFailed(Exception):
@@ -51,12 +51,16 @@ class Application:
     materials: list[MaterialItem] = field(default_factory=list)
 
 
-def validate_application(data: Any, *, pushed: bool = False) -> Application:
+def validate_application(
+    data: Any, *, pushed: bool = False, route: str | None = None
+) -> Application:
     """Checks every field against the ``Application`` body (``ApprovalSystemProject`` when
-    ``pushed``) and raises ValidationFailed listing each problem found."""
+    ``pushed``; the route's body, see ``schemas.ROUTE_SCHEMA``, when ``route`` is named) and
+    raises ValidationFailed listing each problem found. The channel is the route's."""
+    route = route or ("push" if pushed else "cases")
     if not isinstance(data, dict):
         raise ValidationFailed({"": _("The request body must be a JSON object.")})
-    problems = check_body("ApprovalSystemProject" if pushed else "Application", data)
+    problems = check_body(ROUTE_SCHEMA[route], data)
     if problems:
         raise ValidationFailed(problems)
     applicant, address = data["applicant"], data["address"]
@@ -68,7 +72,7 @@ def validate_application(data: Any, *, pushed: bool = False) -> Application:
         if item not in services:
             services.append(item)
     return Application(
-        channel=ROUTE_CHANNEL["push" if pushed else "cases"],  # the route's, never the body's
+        channel=ROUTE_CHANNEL[route],  # the route's, never the body's
         applicant_kind=applicant.get("kind", "person"),
         applicant_name=applicant["name"].strip(),
         id_number=identity.normalize_id(applicant["id_number"]),
