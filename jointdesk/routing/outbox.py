@@ -181,6 +181,24 @@ def take(msg: OutboxMessage, worker_id: str) -> None:
     db.session.commit()
 
 
+def choose_representative(provider_id: int) -> User | None:
+    """Who carries a ticket nobody has taken on: the provider's default representative, else
+    the active staff member carrying the fewest open tickets (then the longest-standing);
+    None when the provider has no active staff."""
+    open_load = (
+        db.select(db.func.count(Ticket.id))
+        .where(Ticket.representative_id == User.id, Ticket.status.in_(OPEN))
+        .correlate(User)
+        .scalar_subquery()
+    )
+    return db.session.execute(
+        db.select(User)
+        .where(User.provider_id == provider_id, User.role == "staff", User.active)
+        .order_by(User.default_representative.desc(), open_load, User.id)
+        .limit(1)
+    ).scalar_one_or_none()
+
+
 def _first_representative(ticket_id: int, provider_id: int, steps: list[str]) -> User | None:
     """客户代表全程负责: a ticket that nobody accepts (one step, 企业主动对接) gets its customer
     representative the moment it reaches the provider: the provider's default representative,
@@ -188,18 +206,7 @@ def _first_representative(ticket_id: int, provider_id: int, steps: list[str]) ->
     A two-step ticket gets the staff member who accepts it. None: the provider has no staff."""
     if not proactive_contact(steps):
         return None
-    open_load = (
-        db.select(db.func.count(Ticket.id))
-        .where(Ticket.representative_id == User.id, Ticket.status.in_(OPEN))
-        .correlate(User)
-        .scalar_subquery()
-    )
-    rep = db.session.execute(
-        db.select(User)
-        .where(User.provider_id == provider_id, User.role == "staff", User.active)
-        .order_by(User.default_representative.desc(), open_load, User.id)
-        .limit(1)
-    ).scalar_one_or_none()
+    rep = choose_representative(provider_id)
     if rep is not None:  # beside the version-checked UPDATE above, in the same transaction
         db.session.execute(
             update(Ticket)
