@@ -13,7 +13,7 @@ once in ``PARAMETERS`` when several operations take it (``param_ref("Idempotency
 from __future__ import annotations
 
 from jointdesk import idempotency
-from jointdesk.integrations import signing
+from jointdesk.integrations import approval_system, signing
 from jointdesk.policy.process import TICKET_STATUSES
 from jointdesk.schemas import FILLED, NO_NUL, SCHEMAS, ref
 
@@ -168,8 +168,9 @@ OPERATIONS: dict[str, dict[str, dict]] = {
                 ),
                 query(
                     "after",
-                    {"type": "string", "maxLength": 200},
-                    description="the next cursor of the page before (an invalid one: 422)",
+                    {"type": "string", "pattern": f"^{approval_system.CURSOR_PATTERN}$"},
+                    description="the next cursor of the page before, with the same from and "
+                    "to (another form: 422)",
                 ),
             ],
         ),

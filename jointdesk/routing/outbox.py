@@ -25,7 +25,9 @@ import time
 from datetime import timedelta
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import and_, insert, or_, update
+from sqlalchemy.orm import joinedload
 
 from jointdesk import audit, domain_events, heartbeat
 from jointdesk.domain_events import DomainEvent
@@ -35,6 +37,7 @@ from jointdesk.models.types import utcnow
 from jointdesk.policy.process import DISPATCHING, OPEN, QUEUED, proactive_contact
 
 DELIVER_TASK = "jointdesk.deliver_ticket"
+FIRST_CONTACT_NOTICE = "first_contact_due"
 MAX_BACKOFF_SECONDS = 3600
 log = logging.getLogger(__name__)
 
@@ -214,7 +217,27 @@ def _first_representative(ticket_id: int, provider_id: int, steps: list[str]) ->
             .values(representative_id=rep.id)
             .execution_options(synchronize_session=False)
         )
+        _ask_first_contact(rep, ticket_id)
     return rep
+
+
+def _ask_first_contact(rep: User, ticket_id: int) -> None:
+    """企业主动对接: the representative is told at once (one notification, in the delivery's
+    transaction) that the applicant waits for the provider's first contact, to be recorded
+    with the ``contact`` action; connecting waits for it."""
+    from jointdesk.labels import service_label
+    from jointdesk.notify import notifier
+
+    ticket = db.session.execute(
+        db.select(Ticket).options(joinedload(Ticket.case)).where(Ticket.id == ticket_id)
+    ).scalar_one()
+    message = _(
+        "Case %(reference)s, %(service)s: a project in the approval system, with you as its "
+        "customer representative; contact the applicant and record the first contact.",
+        reference=ticket.case.reference,
+        service=str(service_label(ticket.service_code)),
+    )
+    notifier().send(rep, FIRST_CONTACT_NOTICE, message, ticket)
 
 
 def deliver(message_id: int, worker_id: str | None = None) -> str:
