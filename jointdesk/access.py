@@ -26,6 +26,26 @@ def can_view_case(user: User, case: Case) -> bool:
     return False
 
 
+# A provider's own system acts on its tickets as a named user of that provider (see
+# integrations/inbound.py): role staff, never active (no sign-in, no token, never chosen as a
+# representative), with this in place of a password hash, which no password ever matches.
+SYSTEM_ACTOR_HASH = "!provider-system"
+
+
+def is_system_actor(user: User) -> bool:
+    """The user a provider's own system acts as (never a person)."""
+    return user.password_hash == SYSTEM_ACTOR_HASH and not user.active
+
+
+# who may query the projects the approval system knows (开放查询权限): its integration client,
+# and the window's supervisors and administrators
+PROJECT_READERS = ("integration", "supervisor", "admin")
+
+
+def can_query_projects(user: User) -> bool:
+    return user.role in PROJECT_READERS
+
+
 def can_act_on_ticket(user: User, ticket: Ticket) -> bool:
     """Only staff of the ticket's own provider work it."""
     return user.role == "staff" and user.provider_id == ticket.provider_id

@@ -22,6 +22,7 @@ from jsonschema import Draft202012Validator, FormatChecker, ValidationError
 from jointdesk.labels import CHANNEL_LABELS
 from jointdesk.policy import identity
 from jointdesk.policy.process import (
+    ACTION_ALIASES,
     ACTIONS,
     ACTIONS_NEEDING_NOTE,
     ACTIONS_NEEDING_REASON,
@@ -333,12 +334,19 @@ def _action_needs(actions: list[str], field: str, schema: dict, message: str) ->
     )
 
 
-_ACTION = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["action"],
-    "properties": {
-        "action": {"enum": list(ACTIONS), "x-errors": {"enum": "action"}},
+def _action_body(
+    aliases: dict[str, str] | None = None, *, extra: dict | None = None, version: bool = True
+) -> dict:
+    """A ticket action's body: what the desk's API takes (``Action``), and, with a provider's
+    own words for the actions (``aliases``) and its event fields (``extra``), what its system
+    sends (``ProviderEvent``). Which action needs what is said once, here, for both."""
+    aliases = aliases or {}
+
+    def named(*actions: str) -> list[str]:
+        return sorted({*actions, *(a for a, target in aliases.items() if target in actions)})
+
+    properties = {
+        "action": {"enum": [*ACTIONS, *aliases], "x-errors": {"enum": "action"}},
         "reason": text(
             MAX_REASON,
             filled=False,
@@ -360,7 +368,13 @@ _ACTION = {
             MAX_USERNAME,
             filled=False,
             description="for assign: the username of an active staff member of the ticket's "
-            "provider (422 otherwise)",
+            "provider (422 otherwise)"
+            + (
+                "; for accept and contact of a ticket without a representative: who carries "
+                "it (else the provider's default representative rules choose)"
+                if aliases
+                else ""
+            ),
         ),
         "permit": {
             "enum": [*PERMIT_KINDS, COMMITMENT_FILING],
@@ -374,41 +388,79 @@ _ACTION = {
             "(422 otherwise)",
             "x-errors": {"enum": "material"},
         },
-        "version": {
+    }
+    if version:
+        properties["version"] = {
             "type": "integer",
             "minimum": 0,
             "maximum": MAX_INT,
             "description": "send back to act only on this version (409 when stale)",
-        },
-    },
-    "allOf": [
-        # which action needs what comes from the policy module, never written here again
-        _action_needs(sorted(ACTIONS_NEEDING_REASON), "reason", {"pattern": FILLED}, "reason"),
-        _action_needs(sorted(ACTIONS_NEEDING_NOTE), "note", {"pattern": FILLED}, "note"),
-        _action_needs(["suspend"], "reason_code", {}, "reason_code"),
-        _when(
-            {
-                "required": ["action", "reason_code"],
-                "properties": {
-                    "action": {"const": "suspend"},
-                    "reason_code": {
-                        "enum": [c for c in SUSPENSION_REASONS if suspension_text_required(c)]
+        }
+    extra = extra or {}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": [*extra, "action"],
+        "properties": extra | properties,
+        "allOf": [
+            # which action needs what comes from the policy module, never written here again
+            _action_needs(named(*ACTIONS_NEEDING_REASON), "reason", {"pattern": FILLED}, "reason"),
+            _action_needs(named(*ACTIONS_NEEDING_NOTE), "note", {"pattern": FILLED}, "note"),
+            _action_needs(named("suspend"), "reason_code", {}, "reason_code"),
+            _when(
+                {
+                    "required": ["action", "reason_code"],
+                    "properties": {
+                        "action": {"enum": named("suspend")},
+                        "reason_code": {
+                            "enum": [c for c in SUSPENSION_REASONS if suspension_text_required(c)]
+                        },
                     },
                 },
-            },
-            {
-                "required": ["reason"],
-                "properties": {
-                    "reason": {"pattern": FILLED, "x-errors": {"pattern": "suspend_reason"}}
+                {
+                    "required": ["reason"],
+                    "properties": {
+                        "reason": {"pattern": FILLED, "x-errors": {"pattern": "suspend_reason"}}
+                    },
+                    "x-errors": {"required": "suspend_reason"},
                 },
-                "x-errors": {"required": "suspend_reason"},
-            },
-        ),
-        _action_needs(["assign"], "representative", {"pattern": FILLED}, "representative"),
-        _action_needs(["permit_file", "permit_grant"], "permit", {}, "permit"),
-        _action_needs(["material_received", "material_waive"], "material", {}, "material"),
-    ],
-}
+            ),
+            _action_needs(named("assign"), "representative", {"pattern": FILLED}, "representative"),
+            _action_needs(named("permit_file", "permit_grant"), "permit", {}, "permit"),
+            _action_needs(named("material_received", "material_waive"), "material", {}, "material"),
+        ],
+    }
+
+
+_ACTION = _action_body()
+MAX_EVENT_ID = 64
+_PROVIDER_EVENT = _action_body(
+    ACTION_ALIASES,
+    version=False,
+    extra={
+        "event_id": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_EVENT_ID,
+            "pattern": r"^[!-~]+$",
+            "description": "the provider's own id of this event, unique per provider: an id "
+            "applied before answers 200 with duplicate true and changes nothing",
+            "x-errors": {"pattern": "event_id", "minLength": "event_id"},
+        },
+        "ticket_id": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": MAX_INT,
+            "description": "a ticket of this provider (404 otherwise)",
+            "x-errors": {"minimum": "ticket_id", "maximum": "ticket_id"},
+        },
+    },
+)
+_PROVIDER_EVENT["description"] = (
+    "A ticket action as the provider's system reports it: the action's name or the provider's "
+    "word for it (" + ", ".join(f"{a} = {t}" for a, t in ACTION_ALIASES.items()) + "), with "
+    "what the action needs, as in Action (no version: events apply to the current state)"
+)
 
 # --- response bodies -----------------------------------------------------------------------------
 
@@ -497,6 +549,7 @@ SCHEMAS: dict[str, dict] = {
             },
         },
     },
+    "ProviderEvent": _PROVIDER_EVENT,
     "Step": {
         "type": "object",
         "required": ["name", "started_at", "due_at", "completed_at"],
@@ -697,6 +750,114 @@ SCHEMAS: dict[str, dict] = {
             },
         },
     },
+    "Duplicate": {
+        "type": "object",
+        "required": ["duplicate"],
+        "properties": {"duplicate": {"const": True}},
+        "description": "this event_id was applied before; nothing changed",
+    },
+    "ApprovalProject": {
+        "type": "object",
+        "required": ["project_code", "reference", "status", "services"],
+        "properties": {
+            "project_code": {"type": "string"},
+            "reference": {"type": "string"},
+            "pushed": {
+                "type": "boolean",
+                "description": "pushed by the approval system (else brought to the window with "
+                "its code)",
+            },
+            "channel": {"enum": list(CHANNELS)},
+            "status": {"enum": _CASE_STATUSES},
+            "created_at": _TIME,
+            "completed_at": {**_TIME, "description": "when the last service was connected"},
+            "applicant": {
+                "type": "object",
+                "description": "ID number and phone masked",
+                "properties": {
+                    "kind": {"enum": list(APPLICANT_KINDS)},
+                    "name": {"type": "string"},
+                    "id_number": {"type": "string"},
+                    "phone": {"type": "string"},
+                },
+            },
+            "address": {
+                "type": "object",
+                "properties": {"district": {"type": "string"}, "detail": {"type": "string"}},
+            },
+            "services": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["service", "provider", "status", "steps", "permits"],
+                    "properties": {
+                        "service": {"enum": list(SERVICES)},
+                        "ticket_id": {"type": "integer"},
+                        "provider": {"type": "string"},
+                        "provider_name": {"type": "string"},
+                        "status": {"enum": list(TICKET_STATUSES)},
+                        "representative": {
+                            "type": ["object", "null"],
+                            "description": "the customer representative (客户代表); phone is the "
+                            "provider's service phone",
+                            "properties": {
+                                "name": {"type": "string"},
+                                "phone": {"type": ["string", "null"]},
+                            },
+                        },
+                        "first_contact_at": {
+                            **_TIME,
+                            "description": "when the provider first contacted the applicant "
+                            "(企业主动对接); connecting waits for it",
+                        },
+                        "contacts": {"type": "integer"},
+                        "queued_at": _TIME,
+                        "due_at": _TIME,
+                        "completed_at": {**_TIME, "description": "connected (验收接通) at"},
+                        "closed_at": _TIME,
+                        "return_reason": {"type": ["string", "null"]},
+                        "steps": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "name": {"enum": ["accept", "connect"]},
+                                    "started_at": _TIME,
+                                    "due_at": _TIME,
+                                    "completed_at": _TIME,
+                                },
+                            },
+                        },
+                        "permits": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "kind": {"enum": [*PERMIT_KINDS, COMMITMENT_FILING]},
+                                    "status": {"enum": list(PERMIT_STATUSES)},
+                                    "filed_at": _TIME,
+                                    "due_at": _TIME,
+                                    "granted_at": _TIME,
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+    "ApprovalProjectPage": {
+        "type": "object",
+        "required": ["items", "next"],
+        "properties": {
+            "items": {"type": "array", "items": ref("ApprovalProject")},
+            "next": {
+                "type": ["string", "null"],
+                "description": "opaque cursor of the following page (pass it as after, with the "
+                "same from and to); null on the last page",
+            },
+        },
+    },
     "NewQueryCode": {
         "type": "object",
         "required": ["reference", "query_code"],
@@ -809,6 +970,8 @@ _MESSAGES = {
     "reason_code": lambda e: _("Choose the reason for the suspension from the list."),
     "suspend_reason": lambda e: _("Say in words why the clock stops."),
     "representative": lambda e: _("Choose an active staff member of this provider."),
+    "event_id": lambda e: _("Use 1 to 64 printable ASCII characters without spaces."),
+    "ticket_id": lambda e: _("Must be a ticket number."),
     "permit": lambda e: _("Unknown permit."),
     "material": lambda e: _("No such material is waiting to be handed over."),
     "minimum": lambda e: _("Must be a whole number."),

@@ -13,10 +13,12 @@ once in ``PARAMETERS`` when several operations take it (``param_ref("Idempotency
 from __future__ import annotations
 
 from jointdesk import idempotency
+from jointdesk.integrations import approval_system, signing
 from jointdesk.policy.process import TICKET_STATUSES
 from jointdesk.schemas import FILLED, NO_NUL, SCHEMAS, ref
 
 BEARER = [{"bearer": []}]
+DATE_PATTERN = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 PUBLIC: list = []
 
 
@@ -144,6 +146,89 @@ OPERATIONS: dict[str, dict[str, dict]] = {
             "push with the same data answers 200 with that case (without its query code); a "
             "push of the code with other data is refused with 409, the differing fields named, "
             "and audited.",
+        ),
+        "get": operation(
+            "The approval system's projects whose case was created from one date to another "
+            "(integration client, supervisors, administrators), oldest first, keyset-paged",
+            {"200": _body(ref("ApprovalProjectPage"), "one page of at most 100 projects")}
+            | errors(403, 422),
+            parameters=[
+                query(
+                    "from",
+                    {"type": "string", "format": "date", "pattern": DATE_PATTERN},
+                    required=True,
+                    description="first local date (Asia/Shanghai), included",
+                ),
+                query(
+                    "to",
+                    {"type": "string", "format": "date", "pattern": DATE_PATTERN},
+                    required=True,
+                    description="last local date, included; not before from, at most 92 days "
+                    "from it (422 naming the field otherwise)",
+                ),
+                query(
+                    "after",
+                    {"type": "string", "pattern": f"^{approval_system.CURSOR_PATTERN}$"},
+                    description="the next cursor of the page before, with the same from and "
+                    "to (another form: 422)",
+                ),
+            ],
+        ),
+    },
+    "/api/v1/integrations/providers/{code}/events": {
+        "post": operation(
+            "An event from a provider's own system, signed with the provider's secret: the "
+            "ticket changes exactly as the desk action would",
+            {
+                "200": _body(
+                    {"anyOf": [ref("Ticket"), ref("Duplicate")]},
+                    "applied: the ticket after the action; or duplicate true for an event_id "
+                    "applied before (nothing changed)",
+                ),
+                "401": _body(
+                    ref("Error"),
+                    "bad_signature: unknown provider, no secret set, signature missing or "
+                    "wrong, or timestamp more than 300 s away (one answer for all)",
+                ),
+                "404": _body(ref("Error"), "not_found: not a ticket of this provider"),
+                "409": _body(
+                    ref("Error"),
+                    "the ticket's state does not allow the action (as for the desk action)",
+                ),
+            }
+            | errors(429),
+            security=PUBLIC,
+            parameters=[
+                path_param("code"),
+                header(
+                    signing.TIMESTAMP_HEADER,
+                    {"type": "string", "pattern": "^[0-9]{1,12}$"},
+                    required=True,
+                    description="Unix seconds when the event was sent; more than 300 s from "
+                    "the server's clock is refused (401)",
+                ),
+                header(
+                    signing.SIGNATURE_HEADER,
+                    {"type": "string", "pattern": "^sha256=[0-9a-f]{64}$"},
+                    required=True,
+                    description="sha256=<hex>: HMAC-SHA256 with the provider's secret of "
+                    "<timestamp>. followed by the raw body bytes",
+                ),
+            ],
+            body="ProviderEvent",
+            description="No bearer token: the raw body is signed (see the headers). Refused "
+            "events (401, 404, 409, 422) change nothing and are not remembered, so a corrected "
+            "retry may reuse the event_id. Rate-limited per provider.",
+        ),
+    },
+    "/api/v1/integrations/approval-system/projects/{project_code}": {
+        "get": operation(
+            "A project's case as the approval system follows it (integration client, "
+            "supervisors, administrators)",
+            {"200": _body(ref("ApprovalProject"), "the project")} | errors(403, 404),
+            parameters=[path_param("project_code")],
+            description="The case the approval system pushed with this code, else the newest "
+            "case brought to the window with it; 404 for a code no case carries.",
         ),
     },
     "/api/v1/cases/{reference}/query-code": {

@@ -416,3 +416,42 @@ def load_tickets_data(ids: list[int]) -> list[TicketData]:
             )
         found[m["id"]] = _ticket(m, case)
     return [found[i] for i in ids if i in found]
+
+
+@functools.cache
+def _cases_statements(dialect: str):
+    """Cases by id with their districts (no materials, no timeline), and their tickets."""
+    case_stmt = (
+        select(*_CASE_COLUMNS, District.name.label("district_name"))
+        .join(District, District.id == Case.district_id)
+        .where(Case.id.in_(bindparam("ids", expanding=True)))
+    )
+    ticket_stmt = _ticket_select(dialect).where(
+        Ticket.case_id.in_(bindparam("ids", expanding=True))
+    )
+    return case_stmt, ticket_stmt
+
+
+def load_cases_data(ids: list[int]) -> list[CaseData]:
+    """Cases by id, in the order given, each with its district and its tickets (providers,
+    representatives, steps, permits, suspensions), without materials or timeline: two
+    statements for a whole page of cases."""
+    if not ids:
+        return []
+    conn = db.session.connection()
+    case_stmt, ticket_stmt = _cases_statements(conn.dialect.name)
+    cases: dict[int, CaseData] = {}
+    for row in conn.execute(case_stmt, {"ids": list(ids)}).all():
+        m = row._mapping
+        case = CaseData(
+            {c.name: m[c.name] for c in _CASE_COLUMNS},
+            district=DistrictData(id=m["district_id"], name=m["district_name"]),
+        )
+        case.tickets = []
+        cases[case.id] = case
+    if not cases:
+        return []
+    for row in conn.execute(ticket_stmt, {"ids": list(cases)}).all():
+        case = cases[row._mapping["case_id"]]
+        case.tickets.append(_ticket(row._mapping, case))
+    return [cases[i] for i in ids if i in cases]

@@ -16,6 +16,7 @@ from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from jointdesk import audit, domain_events, sla
+from jointdesk.access import is_system_actor
 from jointdesk.domain_events import DomainEvent
 from jointdesk.extensions import db
 from jointdesk.logging_setup import redact
@@ -186,9 +187,7 @@ def _apply(
         detail["representative"] = rep.username
     elif action == "accept":
         sla.advance_step(ticket, now)
-        if ticket.representative_id is None:
-            ticket.representative_id = actor.id
-            detail["representative"] = actor.username
+        _take_on(ticket, actor, representative, detail)
     elif action == "connect":
         _check_connect(ticket, steps)
         if permits_pending({p.kind: p.status for p in ticket.permits}):
@@ -235,11 +234,29 @@ def _apply(
         ticket.first_contact_at = ticket.first_contact_at or now
         ticket.contacts = (ticket.contacts or 0) + 1
         detail["note"] = note
-        if ticket.representative_id is None:  # whoever makes the first contact carries it
-            ticket.representative_id = actor.id
-            detail["representative"] = actor.username
+        _take_on(ticket, actor, representative, detail)  # whoever contacts first carries it
     ticket.status = new_status
     return detail
+
+
+def _take_on(ticket: Ticket, actor: User, representative: str | None, detail: dict) -> None:
+    """A ticket without a customer representative gets one when someone takes it on (accept,
+    first contact): that person. A provider's own system is no person: it names the
+    representative (``representative``), else the provider's default rules choose one
+    (``routing.outbox.choose_representative``); none when the provider has no active staff."""
+    if ticket.representative_id is not None:
+        return
+    if not is_system_actor(actor):
+        rep: User | None = actor
+    elif representative:
+        rep = _representative(ticket, representative)
+    else:
+        from jointdesk.routing.outbox import choose_representative
+
+        rep = choose_representative(ticket.provider_id)
+    if rep is not None:
+        ticket.representative_id = rep.id
+        detail["representative"] = rep.username
 
 
 def _check_connect(ticket: Ticket, steps: tuple[str, ...]) -> None:

@@ -38,6 +38,20 @@ ACTIONS = (
     "material_waive",
     "contact",
 )
+# the words a provider's own system may use for an action in its events (inbound), besides the
+# action names: what its system reports has happened (a survey is a contact with the applicant)
+ACTION_ALIASES = {
+    "accepted": "accept",
+    "surveyed": "contact",
+    "contacted": "contact",
+    "assigned": "assign",
+    "permit_filed": "permit_file",
+    "permit_granted": "permit_grant",
+    "connected": "connect",
+    "returned": "return",
+    "suspended": "suspend",
+    "resumed": "resume",
+}
 ACTIONS_NEEDING_REASON = frozenset({"return", "material_waive"})  # suspend: a reason code
 ACTIONS_NEEDING_NOTE = frozenset({"contact"})
 # actions that record progress on an open ticket without moving its state

@@ -25,7 +25,9 @@ import time
 from datetime import timedelta
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import and_, insert, or_, update
+from sqlalchemy.orm import joinedload
 
 from jointdesk import audit, domain_events, heartbeat
 from jointdesk.domain_events import DomainEvent
@@ -35,6 +37,7 @@ from jointdesk.models.types import utcnow
 from jointdesk.policy.process import DISPATCHING, OPEN, QUEUED, proactive_contact
 
 DELIVER_TASK = "jointdesk.deliver_ticket"
+FIRST_CONTACT_NOTICE = "first_contact_due"
 MAX_BACKOFF_SECONDS = 3600
 log = logging.getLogger(__name__)
 
@@ -181,6 +184,24 @@ def take(msg: OutboxMessage, worker_id: str) -> None:
     db.session.commit()
 
 
+def choose_representative(provider_id: int) -> User | None:
+    """Who carries a ticket nobody has taken on: the provider's default representative, else
+    the active staff member carrying the fewest open tickets (then the longest-standing);
+    None when the provider has no active staff."""
+    open_load = (
+        db.select(db.func.count(Ticket.id))
+        .where(Ticket.representative_id == User.id, Ticket.status.in_(OPEN))
+        .correlate(User)
+        .scalar_subquery()
+    )
+    return db.session.execute(
+        db.select(User)
+        .where(User.provider_id == provider_id, User.role == "staff", User.active)
+        .order_by(User.default_representative.desc(), open_load, User.id)
+        .limit(1)
+    ).scalar_one_or_none()
+
+
 def _first_representative(ticket_id: int, provider_id: int, steps: list[str]) -> User | None:
     """客户代表全程负责: a ticket that nobody accepts (one step, 企业主动对接) gets its customer
     representative the moment it reaches the provider: the provider's default representative,
@@ -188,18 +209,7 @@ def _first_representative(ticket_id: int, provider_id: int, steps: list[str]) ->
     A two-step ticket gets the staff member who accepts it. None: the provider has no staff."""
     if not proactive_contact(steps):
         return None
-    open_load = (
-        db.select(db.func.count(Ticket.id))
-        .where(Ticket.representative_id == User.id, Ticket.status.in_(OPEN))
-        .correlate(User)
-        .scalar_subquery()
-    )
-    rep = db.session.execute(
-        db.select(User)
-        .where(User.provider_id == provider_id, User.role == "staff", User.active)
-        .order_by(User.default_representative.desc(), open_load, User.id)
-        .limit(1)
-    ).scalar_one_or_none()
+    rep = choose_representative(provider_id)
     if rep is not None:  # beside the version-checked UPDATE above, in the same transaction
         db.session.execute(
             update(Ticket)
@@ -207,7 +217,27 @@ def _first_representative(ticket_id: int, provider_id: int, steps: list[str]) ->
             .values(representative_id=rep.id)
             .execution_options(synchronize_session=False)
         )
+        _ask_first_contact(rep, ticket_id)
     return rep
+
+
+def _ask_first_contact(rep: User, ticket_id: int) -> None:
+    """企业主动对接: the representative is told at once (one notification, in the delivery's
+    transaction) that the applicant waits for the provider's first contact, to be recorded
+    with the ``contact`` action; connecting waits for it."""
+    from jointdesk.labels import service_label
+    from jointdesk.notify import notifier
+
+    ticket = db.session.execute(
+        db.select(Ticket).options(joinedload(Ticket.case)).where(Ticket.id == ticket_id)
+    ).scalar_one()
+    message = _(
+        "Case %(reference)s, %(service)s: a project in the approval system, with you as its "
+        "customer representative; contact the applicant and record the first contact.",
+        reference=ticket.case.reference,
+        service=str(service_label(ticket.service_code)),
+    )
+    notifier().send(rep, FIRST_CONTACT_NOTICE, message, ticket)
 
 
 def deliver(message_id: int, worker_id: str | None = None) -> str:
