@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 
 from jointdesk.access import can_query_projects
 from jointdesk.api import bp
-from jointdesk.api.views import api_roles, json_body
+from jointdesk.api.views import api_roles, json_body, reads_only
 from jointdesk.cases.read import load_ticket_data
 from jointdesk.cases.services import ticket_dict
 from jointdesk.desk.services import ActionRefused
@@ -65,6 +65,7 @@ def _project_reader() -> None:
 
 
 @bp.get("/integrations/approval-system/projects/<project_code>")
+@reads_only
 @api_roles()
 def approval_system_project_status(project_code: str):
     """A project's case as the approval system follows it; 404 for a code it never had."""
@@ -93,6 +94,7 @@ def _date_arg(name: str, problems: dict) -> date | None:
 
 
 @bp.get("/integrations/approval-system/projects")
+@reads_only
 @api_roles()
 def approval_system_projects():
     """The projects whose case was created in ``from``..``to`` (local dates, both included),

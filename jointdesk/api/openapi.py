@@ -256,7 +256,7 @@ OPERATIONS: dict[str, dict[str, dict]] = {
                 query("overdue", {"enum": ["true", "false", "1", "0"]}),
                 query(
                     "after",
-                    {"type": "string", "maxLength": 200},
+                    {"type": "string", "maxLength": 200, "pattern": NO_NUL},
                     description="the next cursor of the page before: keyset paging, as fast on "
                     "the ten-thousandth page as on the first (an invalid cursor: 400); page is "
                     "then ignored",

@@ -211,10 +211,17 @@ def new_query_code(reference: str):
     return _no_store(jsonify({"reference": case.reference, "query_code": code}))
 
 
+def reads_only(view):
+    """Marks an endpoint whose every statement reads: it runs outside a transaction (see
+    ``read_without_transaction``). Put it right under the route decorator."""
+    view.reads_only = True
+    return view
+
+
 @bp.before_request
 def _reads_outside_transactions():
-    """Every GET of this API only reads (see ``read_without_transaction``)."""
-    if request.method in ("GET", "HEAD"):
+    view = current_app.view_functions.get(request.endpoint)
+    if request.method in ("GET", "HEAD") and getattr(view, "reads_only", False):
         read_without_transaction()
 
 
@@ -224,6 +231,7 @@ def _end_reads(_exc):
 
 
 @bp.get("/cases/<reference>")
+@reads_only
 @api_roles()
 def get_case(reference: str):
     """The aggregated case view, for anyone on the case."""
@@ -255,6 +263,7 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
 
 
 @bp.get("/providers/<code>/tickets")
+@reads_only
 @api_roles("staff", "supervisor", "admin")
 def provider_tickets(code: str):
     """A provider's queue, oldest due first; ``status``, ``overdue``, ``per_page``, and
@@ -361,6 +370,7 @@ public_lookup_limit = limiter.shared_limit(public_limit, scope="public-lookup")
 
 
 @bp.get("/public/cases/<reference>")
+@reads_only
 @public_lookup_limit
 def public_case(reference: str):
     """Public: progress for the applicant, by reference and query code. Rate-limited."""
