@@ -6,6 +6,7 @@ from jointdesk.models.event import Event
 from jointdesk.models.heartbeat import Heartbeat
 from jointdesk.models.idempotency import RequestKey
 from jointdesk.models.message import ApplicantMessage
+from jointdesk.models.message_template import MessageTemplate
 from jointdesk.models.meta import Meta
 from jointdesk.models.outbox import OutboxMessage
 from jointdesk.models.reference import District, Provider, Route, Service, queue_name_for
@@ -24,6 +25,7 @@ __all__ = [
     "LoginThrottle",
     "Heartbeat",
     "Material",
+    "MessageTemplate",
     "Meta",
     "Notification",
     "Permit",
