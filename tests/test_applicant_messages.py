@@ -14,6 +14,7 @@ from jointdesk.models import ApplicantMessage, Case, Event, MessageTemplate
 WATER = "郑州自来水投资控股有限公司"
 GAS = "郑州华润燃气股份有限公司"
 PHONE = "13800000000"
+WAIT = "请补充房屋产权证明"
 
 
 @pytest.fixture
@@ -59,7 +60,7 @@ def test_each_milestone_sends_exactly_one_message_in_chinese(
     ok(act(client, staff, water, action="accept"))
     assert len(messages(db)) == 1  # dispatch and acceptance of a ticket: no message
 
-    ok(act(client, staff, water, action="suspend", reason_code="applicant_waiting", reason="请补充房屋产权证明"))  # fmt: skip
+    ok(act(client, staff, water, action="suspend", reason_code="applicant_waiting", reason=WAIT))
     ok(act(client, staff, water, action="resume"))
     ok(act(client, staff, water, action="suspend", reason_code="applicant_waiting"))
     ok(act(client, staff, water, action="resume"))
@@ -237,7 +238,9 @@ def test_a_stored_text_that_no_longer_renders_falls_back_to_the_default(db):
     from jointdesk.models.types import utcnow
 
     db.session.add(
-        MessageTemplate(name="verification_code", body="{gone}", updated_by="x", updated_at=utcnow())
+        MessageTemplate(
+            name="verification_code", body="{gone}", updated_by="x", updated_at=utcnow()
+        )
     )
     db.session.commit()
     body = templates.render("verification_code", {"code": "9", "minutes": 5})
@@ -319,8 +322,8 @@ def test_what_was_sent_shows_masked_phones_and_ids_newest_first_a_page_at_a_time
     html = client.get("/admin/messages/").get_data(as_text=True)
     assert PHONE not in html and "138****0000" in html and "139****5678" in html
     assert id_number not in html and id_number[:4] in html
-    assert html.index("139****5678") < html.index(second["reference"]) < html.index(
-        first["reference"]
+    assert (
+        html.index("139****5678") < html.index(second["reference"]) < html.index(first["reference"])
     )
     assert "messages/templates" not in html  # the wording is the administrators'
 
