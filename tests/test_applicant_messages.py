@@ -371,10 +371,17 @@ def test_admin_edits_previews_and_resets_a_template(app, db, users, csrf_on):
     assert res.status_code == 200 and "【郑州水电气暖联办】ZZ20261126K7QM2A办结：供水、供电" in html
     assert db.session.get(MessageTemplate, "case_completed") is None
 
-    # refused, with the reason under the field
-    res = client.post(url, data={"csrf_token": token, "body": "{reference}{phone}", "what": "save"})
-    html = res.get_data(as_text=True)
-    assert res.status_code == 200 and "未知字段 {phone}" in html.split('id="body"', 1)[1]
+    # refused, with the reason under the field, whether saved or previewed
+    for bad, reason in (
+        ("{reference}{phone}", "未知字段 {phone}"),
+        ("", "请填写短信内容"),
+        ("办结{reference", "花括号须成对"),
+        ("长" * 301, "最多 300 个字符（当前 301 个）"),
+    ):
+        for what in ("save", "preview"):
+            res = client.post(url, data={"csrf_token": token, "body": bad, "what": what})
+            html = res.get_data(as_text=True)
+            assert res.status_code == 200 and reason in html.split('id="body"', 1)[1], bad
     assert db.session.get(MessageTemplate, "case_completed") is None
 
     res = client.post(url, data={"csrf_token": token, "body": new, "what": "save"})
@@ -406,3 +413,16 @@ def test_every_default_is_signed_and_short(app):
             assert text.startswith(templates.SIGNATURE)
             assert templates.check_body(name, text) == (text, {}), name
             assert len(templates.preview(name)) <= templates.MAX_BODY
+
+
+def test_the_public_base_url_must_be_an_http_address(monkeypatch):
+    from config import build_settings
+
+    monkeypatch.setenv("JOINTDESK_PUBLIC_BASE_URL", "https://jd.example.cn/")
+    assert build_settings()["JOINTDESK_PUBLIC_BASE_URL"] == "https://jd.example.cn"
+    monkeypatch.setenv("JOINTDESK_PUBLIC_BASE_URL", "")
+    assert build_settings()["JOINTDESK_PUBLIC_BASE_URL"] == ""
+    for bad in ("jd.example.cn", "javascript:alert(1)", "https://jd.example.cn/?x=1", "ftp://x"):
+        monkeypatch.setenv("JOINTDESK_PUBLIC_BASE_URL", bad)
+        with pytest.raises(RuntimeError, match="JOINTDESK_PUBLIC_BASE_URL"):
+            build_settings()
