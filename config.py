@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -41,6 +42,16 @@ def env_float(name: str, default: float) -> float:
         return float(value) if value else default
     except ValueError as exc:
         raise RuntimeError(f"{name} must be a number, got {value!r}") from exc
+
+
+def public_base_url() -> str:
+    """``JOINTDESK_PUBLIC_BASE_URL`` without its trailing slash; empty when not set."""
+    value = (env_str("JOINTDESK_PUBLIC_BASE_URL", "") or "").strip().rstrip("/")
+    if value and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+        raise RuntimeError(
+            f"JOINTDESK_PUBLIC_BASE_URL must be an http(s) address like https://host, got {value!r}"
+        )
+    return value
 
 
 def instance_path() -> Path:
@@ -151,6 +162,9 @@ def build_settings() -> dict:
         "JOINTDESK_SLA_CHECK_SECONDS": env_float("JOINTDESK_SLA_CHECK_SECONDS", 300),
         # reverse proxies in front of the app whose X-Forwarded-For is trusted (0: none)
         "JOINTDESK_PROXY_COUNT": int(env_float("JOINTDESK_PROXY_COUNT", 0)),
+        # the public address of this site (https://host), for links in applicants' messages;
+        # empty: the messages give the path alone (/status?reference=...)
+        "JOINTDESK_PUBLIC_BASE_URL": public_base_url(),
         "RATELIMIT_ENABLED": env_bool("JOINTDESK_RATELIMIT_ENABLED", True),
         "RATELIMIT_STORAGE_URI": ratelimit_storage,
         "RATELIMIT_HEADERS_ENABLED": True,

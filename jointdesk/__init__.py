@@ -137,6 +137,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     for bp in (auth_bp, windows_bp, desk_bp, cases_bp, admin_bp, api_bp, health_bp, online_bp):
         app.register_blueprint(bp)
     csrf.exempt(api_bp)  # the API authenticates with bearer tokens, never with cookies
+    from jointdesk.messaging import milestones
+    from jointdesk.messaging.views import bp as messages_bp
+
+    app.register_blueprint(messages_bp)
+    milestones.register()  # web, command line and workers all build the app here
     init_errors(app)
 
     from jointdesk.templating import init_templating

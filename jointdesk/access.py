@@ -111,3 +111,10 @@ def can_edit_prices(user: User, provider: Provider) -> bool:
     if user.role == "admin":
         return True
     return user.role == "staff" and user.provider_id is not None and user.provider_id == provider.id
+
+
+# applicants' messages: what was sent is read by the administrators and by the supervisors
+# (whether applicants were told is part of the service they supervise); only administrators
+# change the wording of the templates
+MESSAGE_READERS = ("supervisor", "admin")
+TEMPLATE_EDITORS = ("admin",)

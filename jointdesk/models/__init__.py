@@ -6,6 +6,7 @@ from jointdesk.models.event import Event
 from jointdesk.models.heartbeat import Heartbeat
 from jointdesk.models.idempotency import RequestKey
 from jointdesk.models.message import ApplicantMessage
+from jointdesk.models.message_template import MessageTemplate
 from jointdesk.models.meta import Meta
 from jointdesk.models.online import OnlineSubmission, VerificationCode
 from jointdesk.models.outbox import OutboxMessage
@@ -26,6 +27,7 @@ __all__ = [
     "LoginThrottle",
     "Heartbeat",
     "Material",
+    "MessageTemplate",
     "Meta",
     "Notification",
     "OnlineSubmission",
