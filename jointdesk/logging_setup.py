@@ -82,7 +82,10 @@ class RedactingFilter(logging.Filter):
             text = logging.Formatter().formatException(record.exc_info)
             record.exc_text = redact(text)
             record.exc_info = None
-            record.msg = f"{record.msg}\n{record.exc_text}"
+            # the message with its arguments applied: the traceback may hold "%(" (any SQL
+            # error does), which must not be taken for a placeholder later
+            record.msg = f"{record.getMessage()}\n{record.exc_text}"
+            record.args = None
             record.exc_text = None
         return True
 

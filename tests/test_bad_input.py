@@ -246,6 +246,19 @@ def test_the_log_filter_masks_full_width_numbers_in_records(caplog):
     assert "１２３４" not in caplog.text
 
 
+def test_a_logged_traceback_holding_percent_placeholders_is_written_whole(caplog):
+    """A database error's text holds the statement ("%(name_1)s"): the record must still be
+    written, with its arguments, not dropped as a logging error."""
+    caplog.handler.addFilter(RedactingFilter())
+    try:
+        raise RuntimeError("WHERE name = %(name_1)s::VARCHAR")
+    except RuntimeError:
+        with caplog.at_level(logging.ERROR):
+            logging.getLogger("jointdesk.test").exception("unexpected error on %s %s", "POST", "/x")
+    assert "unexpected error on POST /x" in caplog.text
+    assert "%(name_1)s::VARCHAR" in caplog.text
+
+
 # --- 405 ---------------------------------------------------------------------------------------
 
 
