@@ -74,3 +74,11 @@ def can_edit_prices(user: User, provider: Provider) -> bool:
     if user.role == "admin":
         return True
     return user.role == "staff" and user.provider_id is not None and user.provider_id == provider.id
+
+
+# who sees the dead letters of signed HTTP deliveries and may queue them again
+DELIVERY_OPERATORS = ("supervisor", "admin")
+
+
+def can_redrive_deliveries(user: User) -> bool:
+    return user.role in DELIVERY_OPERATORS
