@@ -241,7 +241,7 @@ class ChannelForm(FlaskForm):
     """Checked by routing.channels.set_channel, which gives the field-by-field reasons."""
 
     channel = SelectField(
-        _l("Channel"),
+        _l("Ticket channel"),
         choices=[
             ("desk", _l("JointDesk desk (staff work tickets here)")),
             ("webhook", _l("The provider's own system (signed HTTP POST)")),
