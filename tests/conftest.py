@@ -155,8 +155,6 @@ def app(postgres_ready):
     return application
 
 
-
-
 @pytest.fixture
 def db(app):
     """A clean database with the reference data loaded, inside an app context."""
