@@ -78,6 +78,10 @@ class Heartbeat(bootsteps.StartStopStep):
         self.timer_ref = None
 
     def start(self, c):
+        if set(c.app.amqp.queues.consume_from) == {HTTP_QUEUE}:
+            # an HTTP sender alone takes no outbox row, which is what heartbeats are for (the
+            # relay redelivers what a dead worker took); it is not counted among the workers
+            return
         self.beat(c)
         interval = flask_app.config["JOINTDESK_HEARTBEAT_SECONDS"]
         self.timer_ref = c.timer.call_repeatedly(interval, self.beat, (c,), priority=10)
