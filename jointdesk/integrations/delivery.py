@@ -66,6 +66,11 @@ class NotConfigured(Exception):
     """The target has no address or secret (any more): a failed attempt, retried later."""
 
 
+class Superseded(Exception):
+    """The delivery is no longer needed over HTTP (a provider that now works in the desk):
+    it counts as delivered without a request, and the sender's ``on_delivered`` runs."""
+
+
 @dataclass(frozen=True)
 class Row:
     """What an attempt needs of its row, read by the claim."""
@@ -285,6 +290,9 @@ def attempt(delivery_id: int) -> str:
     except NotConfigured as exc:
         db.session.rollback()
         error = f"not configured: {exc}"
+    except Superseded as exc:
+        db.session.rollback()
+        log.info("delivery %s (%s to %s) superseded: %s", row.id, row.kind, row.target, exc)
     except (OSError, ValueError) as exc:  # refused, reset, timed out, a URL urllib refuses
         error = f"{type(exc).__name__}: {exc}"
     return _record(row, url, status, error)

@@ -9,7 +9,9 @@ One interface, ``Channel.hand_over(outbox row, now)``, called by the delivery ta
   (``integrations.delivery``, kind ``ticket``); the ticket stays ``dispatching`` until that
   system answered 2xx, and only then becomes ``queued`` (the ``dispatched`` audit event and
   ``ticket.dispatched`` follow from the same ``mark_held``). One delivery per ticket: its
-  idempotency key is ``jointdesk-ticket-<id>``, so a retried task adds nothing.
+  idempotency key is ``jointdesk-ticket-<id>``, so a retried task adds nothing. A provider
+  switched back to the desk while a ticket was on its way gets it in the desk at the next
+  attempt (or re-drive), without a request.
 
 ``set_channel`` is the one way to change a provider's channel (admin page and CLI): it checks
 the URL (http or https, at most 500 characters) and the secret (16 to 200 printable
@@ -151,6 +153,9 @@ class TicketSender(delivery.Sender):
         provider = db.session.execute(
             db.select(Provider).where(Provider.code == row.target)
         ).scalar_one_or_none()
+        if provider is not None and provider.channel == DESK:
+            # switched back to the desk while the ticket was on its way: the desk holds it now
+            raise delivery.Superseded(f"provider {row.target} works in the desk now")
         if provider is None or not provider.webhook_url or not provider.webhook_secret:
             raise delivery.NotConfigured(f"provider {row.target} has no webhook URL and secret")
         return provider.webhook_url, provider.webhook_secret
@@ -159,7 +164,8 @@ class TicketSender(delivery.Sender):
         from jointdesk.models import queue_name_for
         from jointdesk.routing.outbox import mark_held
 
-        mark_held(row.ticket_id, queue_name_for(row.target), now, {"channel": WEBHOOK})
+        channel = db.session.scalar(db.select(Provider.channel).where(Provider.code == row.target))
+        mark_held(row.ticket_id, queue_name_for(row.target), now, {"channel": channel or WEBHOOK})
 
 
 delivery.register("ticket", TicketSender())
