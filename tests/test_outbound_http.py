@@ -498,3 +498,40 @@ def test_the_schedule_defaults_meet_the_contract(app):
         assert waits[0] <= 10
         assert sum(waits) >= 3600
         assert all(b > a for a, b in zip(waits, waits[1:], strict=False))
+
+
+@pytest.mark.workers
+def test_real_workers_deliver_on_their_own_queue_with_scheduled_retries(
+    db, broker, users, client, systems
+):
+    """A general worker (control and provider queues, not the HTTP one) and an HTTP sender,
+    as `jointdesk run` starts them: the webhook ticket gets there through the retries that the
+    sender schedules (countdowns), while the desk tickets are queued at once."""
+    from processes import Worker, wait_for
+
+    water = systems(fail_first=2)
+    to_webhook(db, "zz-water", water.url)
+    fast = {
+        "JOINTDESK_DELIVERY_FIRST_RETRY_SECONDS": "0.2",
+        "JOINTDESK_DELIVERY_TIMEOUT_SECONDS": "2",
+    }
+    general = Worker(env=fast | {"JOINTDESK_WORKER_SKIP_HTTP_QUEUE": "1"})
+    sender = Worker(queues=delivery.HTTP_QUEUE, env=fast)
+    try:
+        res = client.post("/api/v1/cases", json=application_body(), headers=users["clerk"][1])
+        assert res.status_code == 201
+        case = res.get_json()
+
+        def states() -> dict:
+            db.session.rollback()
+            return {s: ticket_of(db, case, s).status for s in ("water", "electricity", "heat")}
+
+        assert wait_for(lambda: states()["water"] == "queued", 60), sender.output()[-3000:]
+        assert states() == {"water": "queued", "electricity": "queued", "heat": "queued"}
+        assert len(water.requests) == 3 and len(water.taken) == 1
+        assert all(r["verified"] for r in water.requests)
+        assert "Task jointdesk.send_http[" not in general.output()  # the sender did it all
+        assert "Task jointdesk.send_http[" in sender.output()
+    finally:
+        general.stop()
+        sender.stop()
