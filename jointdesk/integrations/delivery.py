@@ -29,6 +29,7 @@ logs name the delivery's id, kind and target only.
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import random
@@ -293,7 +294,8 @@ def attempt(delivery_id: int) -> str:
     except Superseded as exc:
         db.session.rollback()
         log.info("delivery %s (%s to %s) superseded: %s", row.id, row.kind, row.target, exc)
-    except (OSError, ValueError) as exc:  # refused, reset, timed out, a URL urllib refuses
+    except (OSError, ValueError, http.client.HTTPException) as exc:  # refused, reset, timed
+        # out, not HTTP, a URL urllib refuses
         error = f"{type(exc).__name__}: {exc}"
     return _record(row, url, status, error)
 
