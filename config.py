@@ -158,6 +158,20 @@ def build_settings() -> dict:
         # how often the relay safety net runs (beat) and workers look for new provider queues
         "JOINTDESK_RELAY_INTERVAL": env_float("JOINTDESK_RELAY_INTERVAL", 5),
         "JOINTDESK_QUEUE_REFRESH_SECONDS": env_float("JOINTDESK_QUEUE_REFRESH_SECONDS", 5),
+        # signed HTTP deliveries (provider webhooks, approval-system callbacks, SMS gateway):
+        # the first retry's wait in seconds, doubling (with jitter) per failed attempt up to
+        # the longest wait; the attempts before a dead letter; each attempt's HTTP timeout
+        "JOINTDESK_DELIVERY_FIRST_RETRY_SECONDS": env_float(
+            "JOINTDESK_DELIVERY_FIRST_RETRY_SECONDS", 8
+        ),
+        "JOINTDESK_DELIVERY_MAX_WAIT_SECONDS": env_float(
+            "JOINTDESK_DELIVERY_MAX_WAIT_SECONDS", 3600
+        ),
+        "JOINTDESK_DELIVERY_MAX_ATTEMPTS": int(env_float("JOINTDESK_DELIVERY_MAX_ATTEMPTS", 10)),
+        "JOINTDESK_DELIVERY_TIMEOUT_SECONDS": env_float("JOINTDESK_DELIVERY_TIMEOUT_SECONDS", 10),
+        # the SMS gateway messages to applicants are posted to (none: kept in the outbox)
+        "JOINTDESK_SMS_GATEWAY_URL": env_str("JOINTDESK_SMS_GATEWAY_URL"),
+        "JOINTDESK_SMS_GATEWAY_SECRET": env_str("JOINTDESK_SMS_GATEWAY_SECRET"),
         # how often the beat job looks for tickets at risk or past their time limit
         "JOINTDESK_SLA_CHECK_SECONDS": env_float("JOINTDESK_SLA_CHECK_SECONDS", 300),
         # reverse proxies in front of the app whose X-Forwarded-For is trusted (0: none)

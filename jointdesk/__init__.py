@@ -124,6 +124,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     celery_init_app(app)
 
+    # the kinds of signed HTTP delivery and the approval-system callbacks' subscriber
+    import jointdesk.integrations.callbacks
+    import jointdesk.messaging.notifiers
+    import jointdesk.routing.channels  # noqa: F401
     from jointdesk.admin.views import bp as admin_bp
     from jointdesk.api import bp as api_bp
     from jointdesk.auth.views import bp as auth_bp

@@ -118,3 +118,10 @@ def can_edit_prices(user: User, provider: Provider) -> bool:
 # change the wording of the templates
 MESSAGE_READERS = ("supervisor", "admin")
 TEMPLATE_EDITORS = ("admin",)
+
+# who sees the dead letters of signed HTTP deliveries and may queue them again
+DELIVERY_OPERATORS = ("supervisor", "admin")
+
+
+def can_redrive_deliveries(user: User) -> bool:
+    return user.role in DELIVERY_OPERATORS

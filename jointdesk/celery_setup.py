@@ -61,6 +61,11 @@ def celery_init_app(app: Flask) -> Celery:
             "schedule": app.config["JOINTDESK_RELAY_INTERVAL"],
             "options": {"queue": "jointdesk", "expires": app.config["JOINTDESK_RELAY_INTERVAL"]},
         },
+        "relay-http-deliveries": {  # signed HTTP deliveries that are due (integrations)
+            "task": "jointdesk.relay_http",
+            "schedule": app.config["JOINTDESK_RELAY_INTERVAL"],
+            "options": {"queue": "jointdesk", "expires": app.config["JOINTDESK_RELAY_INTERVAL"]},
+        },
         "check-sla": {
             "task": "jointdesk.check_sla",
             "schedule": app.config["JOINTDESK_SLA_CHECK_SECONDS"],

@@ -12,6 +12,7 @@ import time
 import click
 
 CELERY_APP = "worker.celery_app:celery"
+HTTP_QUEUE = "jointdesk.http"  # integrations.delivery.HTTP_QUEUE, without importing the app
 
 
 def _app():
@@ -122,9 +123,10 @@ _CHILD_WRAPPER = (
 class Supervised:
     """One process that `jointdesk run` keeps running: restarted with backoff when it dies."""
 
-    def __init__(self, name: str, args: list[str]) -> None:
+    def __init__(self, name: str, args: list[str], env: dict | None = None) -> None:
         self.name = name
         self.args = args
+        self.env = env
         self.proc: subprocess.Popen | None = None
         self.deaths: list[float] = []
         self.restart_at: float | None = None
@@ -132,6 +134,7 @@ class Supervised:
     def start(self) -> None:
         self.proc = subprocess.Popen(  # noqa: S603
             [sys.executable, "-c", _CHILD_WRAPPER, str(os.getpid()), *self.args],
+            env={**os.environ, **self.env} if self.env else None,
             start_new_session=True,  # its own group: Ctrl-C reaches `run`, which stops it
         )
         _say(f"started the {self.name} (pid {self.proc.pid})")
@@ -243,8 +246,16 @@ def run(host: str, port: int) -> None:
     # would only leave files for dead workers in the embedded broker's folder
     quiet = ["--without-heartbeat", "--without-gossip", "--without-mingle"]
     schedule = str(instance_path() / "celerybeat-schedule")
+    # signed HTTP deliveries (providers' systems, callbacks, SMS) have their own worker, so a
+    # provider system that does not answer never holds up the desk queues
+    sender_args = _worker_args(HTTP_QUEUE, 2) + ["-n", "sender@%h"]
     children = [
-        Supervised("worker", _celery_cmd(*_worker_args(None, 2), *quiet)[1:]),
+        Supervised(
+            "worker",
+            _celery_cmd(*_worker_args(None, 2), *quiet)[1:],
+            env={"JOINTDESK_WORKER_SKIP_HTTP_QUEUE": "1"},
+        ),
+        Supervised("HTTP sender", _celery_cmd(*sender_args, *quiet)[1:]),
         Supervised("scheduler", _celery_cmd("beat", "--loglevel", "INFO", "-s", schedule)[1:]),
     ]
 
@@ -457,7 +468,7 @@ def token_create(username: str) -> None:
 
 @main.group()
 def provider() -> None:
-    """Providers: their published connection prices and charging basis."""
+    """Providers: their published connection prices and charging basis, their channel."""
 
 
 @provider.command("prices")
@@ -508,6 +519,92 @@ def provider_prices(
         ):
             click.echo(f"  {label}: {'not published' if value is None else f'{value:.2f} yuan'}")
         click.echo(f"  charging basis: {prices.basis or 'not published'}")
+
+
+@provider.command("channel")
+@click.argument("code")
+@click.argument("channel", type=click.Choice(["desk", "webhook"]))
+@click.option("--url", help="webhook: the address of the provider's system (http or https)")
+@click.option(
+    "--secret-stdin",
+    is_flag=True,
+    help="webhook: read the shared signing secret (at least 16 characters) from standard input",
+)
+def provider_channel(code: str, channel: str, url: str | None, secret_stdin: bool) -> None:
+    """Where CODE's tickets go: its desk here, or its own system (signed POST of each ticket
+    to --url). The secret is never printed; without --secret-stdin the one set is kept."""
+    from jointdesk.extensions import db
+    from jointdesk.models import Provider
+    from jointdesk.routing.channels import ChannelErrors, set_channel
+
+    secret = sys.stdin.readline().rstrip("\n") if secret_stdin else None
+    with _app().app_context():
+        row = db.session.execute(
+            db.select(Provider).where(Provider.code == code)
+        ).scalar_one_or_none()
+        if row is None:
+            raise click.BadParameter(f"no provider with code {code!r}", param_hint="CODE")
+        try:
+            changed = set_channel(row, channel, "cli", url=url, secret=secret)
+        except ChannelErrors as exc:
+            options = {"url": "--url", "secret": "--secret-stdin", "channel": "CHANNEL"}
+            raise click.UsageError(
+                "\n".join(f"{options[k]}: {v}" for k, v in exc.fields.items())
+            ) from exc
+        click.echo("saved" if changed else "nothing changed")
+        click.echo(f"{row.code}: channel {row.channel}")
+        if row.channel == "webhook":
+            click.echo(f"  url: {row.webhook_url}")
+        click.echo(f"  secret: {'set' if row.webhook_secret else 'not set'}")
+
+
+@main.group()
+def deliveries() -> None:
+    """Signed HTTP deliveries (providers' systems, approval-system callbacks, SMS gateway)."""
+
+
+@deliveries.command("list")
+@click.option("--all", "everything", is_flag=True, help="every open one too, not only dead ones")
+def deliveries_list(everything: bool) -> None:
+    """Dead deliveries (and with --all, those still being tried), latest first."""
+    from jointdesk.extensions import db
+    from jointdesk.integrations.delivery import dead_letters
+    from jointdesk.models import HttpDelivery
+
+    with _app().app_context():
+        rows = dead_letters()
+        if everything:
+            rows += list(
+                db.session.execute(
+                    db.select(HttpDelivery)
+                    .where(HttpDelivery.dead_at.is_(None), HttpDelivery.delivered_at.is_(None))
+                    .order_by(HttpDelivery.id.desc())
+                    .limit(200)
+                ).scalars()
+            )
+        if not rows:
+            click.echo("no dead deliveries" if not everything else "no open deliveries")
+        for d in rows:
+            state = "dead" if d.dead_at else "retrying"
+            when = (d.dead_at or d.last_attempt_at or d.created_at).isoformat(timespec="seconds")
+            click.echo(
+                f"{d.id}\t{state}\t{d.kind}\t{d.target}\tattempts {d.attempts}\t{when}\t"
+                f"{d.last_error or ''}"
+            )
+
+
+@deliveries.command("redrive")
+@click.argument("delivery_id", type=click.IntRange(1, 2**31 - 1))
+def deliveries_redrive(delivery_id: int) -> None:
+    """Queue a dead delivery again (same body, same idempotency key); audited."""
+    from jointdesk.integrations.delivery import NotDead, redrive
+
+    with _app().app_context():
+        try:
+            row = redrive(delivery_id, "cli")
+        except NotDead:
+            raise click.ClickException(f"delivery {delivery_id} is not a dead letter") from None
+    click.echo(f"delivery {row.id} ({row.kind} to {row.target}) queued again")
 
 
 @main.group()

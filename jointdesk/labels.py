@@ -75,6 +75,10 @@ EVENT_LABELS = {
     "query_code_reissued": _l("New query code issued"),
     "permit_at_risk": _l("Permit approval time at risk"),
     "permit_overdue": _l("Permit approval time passed"),
+    "provider_channel_changed": _l("Provider's ticket channel changed"),
+    "delivery_redriven": _l("Failed delivery to another system queued again"),
+    "callback_registered": _l("Approval-system callback address registered"),
+    "callback_removed": _l("Approval-system callback address removed"),
 }
 PERMIT_LABELS = {
     "planning": _l("Planning permit"),

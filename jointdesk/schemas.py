@@ -38,6 +38,13 @@ from jointdesk.policy.process import (
     TICKET_STATUSES,
     suspension_text_required,
 )
+from jointdesk.routing.channels import (
+    MAX_SECRET,
+    MAX_URL,
+    MIN_SECRET,
+    SECRET_PATTERN,
+    URL_PATTERN,
+)
 from jointdesk.seed import load_districts
 
 MAX_NAME = 100
@@ -902,6 +909,38 @@ SCHEMAS: dict[str, dict] = {
             },
         },
     },
+    "CallbackRegistration": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["url", "secret"],
+        "properties": {
+            "url": {
+                "type": "string",
+                "maxLength": MAX_URL,
+                "pattern": URL_PATTERN,
+                "description": "where the signed callbacks are posted: http or https",
+                "x-errors": {"pattern": "callback_url"},
+            },
+            "secret": {
+                "type": "string",
+                "minLength": MIN_SECRET,
+                "maxLength": MAX_SECRET,
+                "pattern": SECRET_PATTERN,
+                "description": "the shared signing secret: 16 to 200 printable ASCII characters "
+                "without spaces; write-only (never answered back)",
+                "x-errors": {"pattern": "secret_chars", "minLength": "secret_short"},
+            },
+        },
+    },
+    "Callback": {
+        "type": "object",
+        "required": ["url", "secret_set", "updated_at"],
+        "properties": {
+            "url": {"type": "string"},
+            "secret_set": {"const": True},
+            "updated_at": _TIME,
+        },
+    },
 }
 
 # --- checking ------------------------------------------------------------------------------------
@@ -974,6 +1013,12 @@ _MESSAGES = {
     "ticket_id": lambda e: _("Must be a ticket number."),
     "permit": lambda e: _("Unknown permit."),
     "material": lambda e: _("No such material is waiting to be handed over."),
+    "callback_url": lambda e: _(
+        "Enter an http:// or https:// address, such as https://example.com/jointdesk."
+    ),
+    "secret_chars": lambda e: _("Use printable ASCII characters without spaces."),
+    "secret_short": lambda e: _("The secret needs at least %(n)d characters.", n=MIN_SECRET),
+    "minLength": lambda e: _("At least %(n)d characters.", n=e.validator_value),
     "minimum": lambda e: _("Must be a whole number."),
     "maximum": lambda e: _("Must be a whole number."),
 }

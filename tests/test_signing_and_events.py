@@ -111,7 +111,7 @@ def test_a_message_is_sent_once_per_dedup_key(db):
     db.session.commit()
     assert first is not None and again is None
     rows = db.session.scalars(db.select(ApplicantMessage)).all()
-    assert [(r.dedup_key, r.status) for r in rows] == [("otp:t1", "pending")]
+    assert [(r.dedup_key, r.status) for r in rows] == [("otp:t1", "sent")]
     assert "123456" in rows[0].body and "5分钟" in rows[0].body
 
 

@@ -1,14 +1,16 @@
 """The Celery app for workers and beat: ``celery -A worker.celery_app:celery worker``.
 
 A worker that consumes the ``jointdesk`` control queue also serves every active provider's
-queue, and looks for new providers every ``JOINTDESK_QUEUE_REFRESH_SECONDS``, so a provider
+queue and ``jointdesk.http`` (signed HTTP deliveries; not where ``JOINTDESK_WORKER_SKIP_HTTP_QUEUE``
+is 1), and looks for new providers every ``JOINTDESK_QUEUE_REFRESH_SECONDS``, so a provider
 added while the system runs is served without a restart. A worker started with explicit
-provider queues serves just those.
+queues serves just those.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 
 from celery import bootsteps
 from celery.signals import worker_process_init
@@ -19,6 +21,9 @@ from jointdesk.extensions import db
 flask_app = create_app()
 celery = flask_app.extensions["celery"]
 CONTROL_QUEUE = "jointdesk"
+HTTP_QUEUE = "jointdesk.http"
+# set for the general worker of `jointdesk run`, whose own sender worker serves HTTP_QUEUE
+SKIP_HTTP_ENV = "JOINTDESK_WORKER_SKIP_HTTP_QUEUE"
 log = logging.getLogger(__name__)
 
 import worker.tasks  # noqa: E402,F401  (registers the tasks)
@@ -54,6 +59,8 @@ class ProviderQueues(bootsteps.StartStopStep):
         except Exception:
             log.exception("could not read the provider list; will try again")
             return
+        if os.environ.get(SKIP_HTTP_ENV) != "1":
+            names = [*names, HTTP_QUEUE]  # signed HTTP deliveries, unless a sender serves them
         for name in names:
             if not c.task_consumer.consuming_from(name):
                 log.info("now consuming provider queue %s", name)
@@ -71,6 +78,10 @@ class Heartbeat(bootsteps.StartStopStep):
         self.timer_ref = None
 
     def start(self, c):
+        if set(c.app.amqp.queues.consume_from) == {HTTP_QUEUE}:
+            # an HTTP sender alone takes no outbox row, which is what heartbeats are for (the
+            # relay redelivers what a dead worker took); it is not counted among the workers
+            return
         self.beat(c)
         interval = flask_app.config["JOINTDESK_HEARTBEAT_SECONDS"]
         self.timer_ref = c.timer.call_repeatedly(interval, self.beat, (c,), priority=10)

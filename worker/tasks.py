@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from jointdesk import heartbeat
+from jointdesk.integrations import delivery
 from jointdesk.routing import outbox
 
 # Time limits (soft, hard) in seconds. A delivery takes milliseconds; one stuck on a lock is
@@ -21,6 +22,21 @@ def deliver_ticket(message_id: int) -> str:
 def relay_outbox() -> int:
     """Safety net: publishes outbox rows that were never published or got lost."""
     return outbox.relay()
+
+
+@shared_task(
+    name=delivery.SEND_TASK, acks_late=True, ignore_result=True, soft_time_limit=25, time_limit=30
+)
+def send_http(delivery_id: int) -> str:
+    """One attempt at one signed HTTP delivery (HTTP timeout 10 s; retries are scheduled, never
+    slept for). Runs on the ``jointdesk.http`` queue."""
+    return delivery.attempt(delivery_id)
+
+
+@shared_task(name=delivery.RELAY_TASK, ignore_result=True, soft_time_limit=50, time_limit=60)
+def relay_http() -> int:
+    """Safety net: publishes signed HTTP deliveries that are due."""
+    return delivery.relay()
 
 
 @shared_task(name="jointdesk.check_sla", ignore_result=True, soft_time_limit=240, time_limit=300)

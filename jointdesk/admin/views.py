@@ -20,7 +20,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import DateField, SelectField, StringField
+from wtforms import DateField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from jointdesk import audit
@@ -242,6 +242,85 @@ def providers():
             return redirect(url_for("admin.providers"))
     rows = db.session.execute(db.select(Provider).order_by(Provider.code)).scalars().all()
     return render_template("admin/providers.html", form=form, providers=rows)
+
+
+class ChannelForm(FlaskForm):
+    """Checked by routing.channels.set_channel, which gives the field-by-field reasons."""
+
+    channel = SelectField(
+        _l("Ticket channel"),
+        choices=[
+            ("desk", _l("JointDesk desk (staff work tickets here)")),
+            ("webhook", _l("The provider's own system (signed HTTP POST)")),
+        ],
+        validate_choice=False,
+    )
+    url = StringField(_l("Address of the provider's system (URL)"))
+    secret = PasswordField(_l("New shared secret (leave empty to keep the one set)"))
+
+
+@bp.route("/providers/<int(max=2147483647):provider_id>/channel", methods=["GET", "POST"])
+@roles_required("admin")
+def provider_channel(provider_id: int):
+    """Where a provider's tickets go: the desk, or its own system at a URL with a secret
+    (write-only: only whether one is set is ever shown)."""
+    from jointdesk.routing.channels import ChannelErrors, set_channel
+
+    provider = db.session.get(Provider, provider_id)
+    if provider is None:
+        abort(404)
+    form = ChannelForm()
+    if form.validate_on_submit():
+        try:
+            changed = set_channel(
+                provider,
+                form.channel.data,
+                current_user,
+                url=form.url.data,
+                secret=form.secret.data,
+            )
+        except ChannelErrors as exc:
+            for name, message in exc.fields.items():
+                getattr(form, name).errors = [message]
+        else:
+            flash(_("Channel saved.") if changed else _("Nothing changed."), "success")
+            return redirect(url_for("admin.providers"))
+    elif request.method == "GET":
+        form.channel.data = provider.channel
+        form.url.data = provider.webhook_url or ""
+    return render_template("admin/provider_channel.html", form=form, provider=provider)
+
+
+@bp.route("/deliveries")
+@roles_required("supervisor", "admin")
+def deliveries():
+    """Dead letters: signed HTTP deliveries that failed every attempt, to be queued again."""
+    from jointdesk.access import can_redrive_deliveries
+    from jointdesk.integrations.delivery import dead_letters
+
+    if not can_redrive_deliveries(current_user):
+        abort(403)
+    return render_template("admin/deliveries.html", rows=dead_letters(), form=PostForm())
+
+
+@bp.post("/deliveries/<int(max=2147483647):delivery_id>/redrive")
+@roles_required("supervisor", "admin")
+def delivery_redrive(delivery_id: int):
+    """Queues a dead delivery again with the same body and idempotency key; audited."""
+    from jointdesk.access import can_redrive_deliveries
+    from jointdesk.integrations.delivery import NotDead, redrive
+
+    if not can_redrive_deliveries(current_user):
+        abort(403)
+    if not PostForm().validate_on_submit():
+        abort(400)
+    try:
+        redrive(delivery_id, current_user)
+    except NotDead:
+        flash(_("This delivery is not in the dead letters (any more)."), "error")
+    else:
+        flash(_("Delivery %(id)d is queued again.", id=delivery_id), "success")
+    return redirect(url_for("admin.deliveries"))
 
 
 class PricesForm(FlaskForm):

@@ -231,6 +231,30 @@ OPERATIONS: dict[str, dict[str, dict]] = {
             "case brought to the window with it; 404 for a code no case carries.",
         ),
     },
+    "/api/v1/integrations/approval-system/callback": {
+        "put": operation(
+            "Register where the approval system's milestone callbacks go (integration client)",
+            {"200": _body(ref("Callback"), "registered; the secret is never answered back")}
+            | errors(403),
+            body="CallbackRegistration",
+            description="At each milestone of a case the approval system pushed (case_received, "
+            "service_queued, service_accepted, service_connected, service_returned, "
+            "case_completed) JointDesk POSTs {project_code, reference, milestone, service, "
+            "status, reason, at} to this URL, signed: X-JointDesk-Timestamp, "
+            "X-JointDesk-Signature: sha256=<hex HMAC-SHA256 with the secret of "
+            "'<timestamp>.' + the raw body>, Idempotency-Key (the same on every retry). "
+            "Anything but 2xx within 10 s is retried with growing waits, then dead-lettered. "
+            "A new registration replaces the old one.",
+        ),
+        "get": operation(
+            "The registered callback URL (never the secret)",
+            {"200": _body(ref("Callback"), "the registration")} | errors(403, 404),
+        ),
+        "delete": operation(
+            "Stop the callbacks (those already queued still go)",
+            {"204": {"description": "removed"}} | errors(403, 404),
+        ),
+    },
     "/api/v1/cases/{reference}/query-code": {
         "post": operation(
             "Issue a new query code (clerk, admin); the old one stops working at once; audited "

@@ -200,6 +200,52 @@ def approval_system_project():
     return _intake(data, pushed=True, claim=claim)
 
 
+CALLBACK_PATH = "/integrations/approval-system/callback"
+
+
+def _callback_dict(row) -> dict:
+    """The registration as answered: the URL, never the secret."""
+    return {
+        "url": row.url,
+        "secret_set": True,
+        "updated_at": None if row.updated_at is None else row.updated_at.isoformat(),
+    }
+
+
+@bp.put(CALLBACK_PATH)
+@api_roles("integration")
+def approval_system_callback_put():
+    """Registers (or replaces) where the approval system's milestone callbacks go."""
+    from jointdesk.integrations.callbacks import register_endpoint
+
+    data = json_body("CallbackRegistration")
+    row = register_endpoint(data["url"].strip(), data["secret"], g.api_user)
+    return jsonify(_callback_dict(row))
+
+
+@bp.get(CALLBACK_PATH)
+@api_roles("integration")
+def approval_system_callback_get():
+    """The registered callback URL (the secret is never answered back)."""
+    from jointdesk.integrations.callbacks import endpoint
+
+    row = endpoint()
+    if row is None:
+        raise ApiError(404, "not_found", _("No callback address is registered."))
+    return jsonify(_callback_dict(row))
+
+
+@bp.delete(CALLBACK_PATH)
+@api_roles("integration")
+def approval_system_callback_delete():
+    """Stops the callbacks; 404 when none was registered."""
+    from jointdesk.integrations.callbacks import remove_endpoint
+
+    if not remove_endpoint(g.api_user):
+        raise ApiError(404, "not_found", _("No callback address is registered."))
+    return "", 204
+
+
 @bp.post("/cases/<reference>/query-code")
 @api_roles("clerk", "admin")
 def new_query_code(reference: str):

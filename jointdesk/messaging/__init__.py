@@ -4,9 +4,11 @@
 so a message exists exactly when what it announces was committed. Its ``dedup_key`` names the
 event it answers; a second ``send`` with the same key (a retried worker, a replayed event) writes
 nothing, so the applicant never gets a message twice. What happens to a row afterwards is the
-deployment's notifier's business (the embedded default keeps it in the outbox that
-administrators read; a configured SMS gateway gets it over signed HTTP). Phone numbers are never
-logged: log lines name the message id and template only.
+deployment's notifier's business (``messaging.notifiers``), decided in the same transaction: the
+embedded default keeps it in the outbox that administrators read and writes it ``sent``; a
+configured SMS gateway gets it over signed HTTP after the commit (the row ``pending`` until the
+gateway answered, ``dead`` if it never did). Phone numbers are never logged: log lines name the
+message id and template only.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import logging
 from sqlalchemy.dialects import postgresql, sqlite
 
 from jointdesk.extensions import db
+from jointdesk.messaging.notifiers import current_notifier
 from jointdesk.messaging.templates import render
 from jointdesk.models import ApplicantMessage
 from jointdesk.models.types import utcnow
@@ -35,6 +38,9 @@ def send(
     """Queues one message in the caller's transaction with one INSERT; returns its id, or None
     when ``dedup_key`` was used before (also by a concurrent twin: the unique key decides)."""
     table = ApplicantMessage.__table__
+    notifier = current_notifier()
+    text = render(template, context)
+    now = utcnow()
     dialect = db.session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     new_id = db.session.execute(
@@ -42,17 +48,19 @@ def send(
         .values(
             phone=phone,
             template=template,
-            body=render(template, context),
+            body=text,
             dedup_key=dedup_key,
             case_id=case_id,
             ticket_id=ticket_id,
-            status="pending",
+            status=notifier.initial_status,
             attempts=0,
-            created_at=utcnow(),
+            created_at=now,
+            sent_at=now if notifier.initial_status == "sent" else None,
         )
         .on_conflict_do_nothing(index_elements=["dedup_key"])
         .returning(table.c.id)
     ).scalar()
     if new_id is not None:
-        log.info("applicant message %s queued: template %s", new_id, template)
+        notifier.queued(new_id, phone, text)
+        log.info("applicant message %s queued (%s): template %s", new_id, notifier.name, template)
     return new_id

@@ -2,6 +2,7 @@
 
 from jointdesk.models.calendar import CalendarOverride, Notification
 from jointdesk.models.case import Case, Material
+from jointdesk.models.delivery import CallbackEndpoint, HttpDelivery
 from jointdesk.models.event import Event
 from jointdesk.models.heartbeat import Heartbeat
 from jointdesk.models.idempotency import RequestKey
@@ -19,6 +20,7 @@ __all__ = [
     "ROLES",
     "ApiToken",
     "ApplicantMessage",
+    "CallbackEndpoint",
     "CalendarOverride",
     "ClosedTicketCount",
     "Case",
@@ -26,6 +28,7 @@ __all__ = [
     "Event",
     "LoginThrottle",
     "Heartbeat",
+    "HttpDelivery",
     "Material",
     "MessageTemplate",
     "Meta",

@@ -32,7 +32,7 @@ from sqlalchemy.orm import joinedload
 from jointdesk import audit, domain_events, heartbeat
 from jointdesk.domain_events import DomainEvent
 from jointdesk.extensions import db
-from jointdesk.models import OutboxMessage, Provider, Step, Ticket, User
+from jointdesk.models import Case, OutboxMessage, Provider, Step, Ticket, User
 from jointdesk.models.types import utcnow
 from jointdesk.policy.process import DISPATCHING, OPEN, QUEUED, proactive_contact
 
@@ -241,46 +241,25 @@ def _ask_first_contact(rep: User, ticket_id: int) -> None:
 
 
 def deliver(message_id: int, worker_id: str | None = None) -> str:
-    """Hands a ticket to its provider's desk. Idempotent: safe to run twice or after a crash.
-    ``worker_id`` (a worker's heartbeat id) records who took the row before the work starts."""
-    msg = db.session.get(OutboxMessage, message_id)
-    if msg is None or msg.done_at is not None:
+    """Hands a ticket to its provider's channel (``routing.channels``: the desk, or the
+    provider's own system). Idempotent: safe to run twice or after a crash. ``worker_id`` (a
+    worker's heartbeat id) records who took the row before the work starts."""
+    from jointdesk.routing import channels
+
+    found = db.session.execute(  # the row and its provider's channel, in one read
+        db.select(OutboxMessage, Provider.channel)
+        .outerjoin(Ticket, Ticket.id == OutboxMessage.ticket_id)
+        .outerjoin(Provider, Provider.id == Ticket.provider_id)
+        .where(OutboxMessage.id == message_id)
+    ).first()
+    if found is None or found[0].done_at is not None:
         db.session.rollback()
         return "already-done"
+    msg, channel = found
     if worker_id:
         take(msg, worker_id)
-    delay = current_app.config.get("JOINTDESK_FAULT_DELIVERY_DELAY") or 0
     now = utcnow()
-    # the conditional UPDATE is the idempotency guard: only one delivery moves the ticket
-    moved = db.session.execute(
-        update(Ticket)
-        .where(Ticket.id == msg.ticket_id, Ticket.status == DISPATCHING)
-        .values(status=QUEUED, queued_at=now, version=Ticket.version + 1)
-        .returning(Ticket.case_id, Ticket.provider_id, Ticket.representative_id)
-        .execution_options(synchronize_session=False)
-    ).first()
-    if delay:
-        time.sleep(delay)  # fault injection: the crash tests kill the worker here
-    if moved is not None:
-        rows = db.session.execute(  # the provider's code and the ticket's steps, in one read
-            db.select(Provider.code, Step.name)
-            .join(Step, Step.ticket_id == msg.ticket_id)
-            .where(Provider.id == moved.provider_id)
-            .order_by(Step.seq)
-        ).all()
-        detail = {"provider": rows[0].code, "queue": msg.queue}
-        if moved.representative_id is None:
-            rep = _first_representative(
-                msg.ticket_id, moved.provider_id, [row.name for row in rows]
-            )
-            if rep is not None:
-                detail["representative"] = rep.username
-        audit.record("dispatched", case_id=moved.case_id, ticket_id=msg.ticket_id, detail=detail)
-        domain_events.emit(
-            DomainEvent(
-                "ticket.dispatched", moved.case_id, now, ticket_id=msg.ticket_id, detail=detail
-            )
-        )
+    result = channels.channel_for(channel).hand_over(msg, now)
     db.session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id == message_id, OutboxMessage.done_at.is_(None))
@@ -288,4 +267,48 @@ def deliver(message_id: int, worker_id: str | None = None) -> str:
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
-    return "delivered" if moved is not None else "duplicate"
+    return result
+
+
+def mark_held(ticket_id: int, queue: str, now, extra: dict | None = None) -> bool:
+    """The ticket is held by its provider's channel: ``dispatching`` → ``queued``, its first
+    representative if it gets one on arrival, the ``dispatched`` audit event and the
+    ``ticket.dispatched`` domain event, in the caller's transaction. False when it had been
+    moved before (a duplicate delivery changes nothing)."""
+    delay = current_app.config.get("JOINTDESK_FAULT_DELIVERY_DELAY") or 0
+    # the conditional UPDATE is the idempotency guard: only one delivery moves the ticket
+    moved = db.session.execute(
+        update(Ticket)
+        .where(Ticket.id == ticket_id, Ticket.status == DISPATCHING)
+        .values(status=QUEUED, queued_at=now, version=Ticket.version + 1)
+        .returning(Ticket.case_id, Ticket.provider_id, Ticket.representative_id)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if delay:
+        time.sleep(delay)  # fault injection: the crash tests kill the worker here
+    if moved is None:
+        return False
+    rows = db.session.execute(  # the provider's code, the ticket's steps, the case's channel
+        db.select(Provider.code, Step.name, Case.channel)
+        .select_from(Provider)
+        .join(Step, Step.ticket_id == ticket_id)
+        .join(Case, Case.id == moved.case_id)
+        .where(Provider.id == moved.provider_id)
+        .order_by(Step.seq)
+    ).all()
+    detail = {"provider": rows[0].code, "queue": queue, **(extra or {})}
+    if moved.representative_id is None:
+        rep = _first_representative(ticket_id, moved.provider_id, [row.name for row in rows])
+        if rep is not None:
+            detail["representative"] = rep.username
+    audit.record("dispatched", case_id=moved.case_id, ticket_id=ticket_id, detail=detail)
+    domain_events.emit(  # subscribers learn the case's channel without reading it again
+        DomainEvent(
+            "ticket.dispatched",
+            moved.case_id,
+            now,
+            ticket_id=ticket_id,
+            detail=detail | {"case_channel": rows[0].channel},
+        )
+    )
+    return True
