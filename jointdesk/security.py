@@ -57,6 +57,20 @@ def init_security(app: Flask) -> None:
         )
         return render_template("error.html", status=403, message=message), 403
 
+    @app.before_request
+    def _pages_take_forms_not_json():
+        """A page's form reads form fields; a JSON body sent to it (a string or a list where
+        Flask-WTF expects an object) would otherwise fail inside the form: a 415 instead."""
+        if (
+            request.method in SAFE_METHODS
+            or not _cookie_authenticated_path(request.path)
+            or request.routing_exception is not None
+            or not request.is_json
+        ):
+            return None
+        message = _("This page takes a form, not JSON; nothing was done.")
+        return render_template("error.html", status=415, message=message), 415
+
     @app.after_request
     def _security_headers(response):
         headers = response.headers

@@ -53,7 +53,7 @@ def test_each_milestone_sends_exactly_one_message_in_chinese(
         f"请凭受理回执上的查询码在/status?reference={ref}查询办理进度。"
     )
     assert code not in accepted.body  # the query code is on the paper receipt only
-    assert accepted.phone == PHONE and accepted.status == "pending"
+    assert accepted.phone == PHONE and accepted.status == "sent"  # no gateway: kept in the outbox
 
     deliver_all()
     staff, gas_staff = users["water"][1], users["gas"][1]
@@ -338,10 +338,10 @@ def test_what_was_sent_shows_masked_phones_and_ids_newest_first_a_page_at_a_time
     only = client.get(f"/admin/messages/?reference={first['reference'].lower()}")
     text = only.get_data(as_text=True)
     assert first["reference"] in text and second["reference"] not in text
-    by_template = client.get("/admin/messages/?template=verification_code&status=pending")
+    by_template = client.get("/admin/messages/?template=verification_code&status=sent")
     assert "139****5678" in by_template.get_data(as_text=True)
     assert second["reference"] not in by_template.get_data(as_text=True)
-    assert "139****5678" not in client.get("/admin/messages/?status=sent").get_data(as_text=True)
+    assert "139****5678" not in client.get("/admin/messages/?status=dead").get_data(as_text=True)
 
 
 def test_admin_edits_previews_and_resets_a_template(app, db, users, csrf_on):

@@ -222,6 +222,7 @@ def test_a_dead_provider_system_ends_in_the_dead_letters_and_is_redriven(
     assert {r["key"] for r in slow.requests} == {water_key}
 
     # the dead-letter page: supervisors and administrators, CSRF on the re-drive button
+    csrf_before = app.config.get("WTF_CSRF_ENABLED", True)
     app.config["WTF_CSRF_ENABLED"] = True
     try:
         as_user(client, users["water"][0])
@@ -237,7 +238,7 @@ def test_a_dead_provider_system_ends_in_the_dead_letters_and_is_redriven(
         res = client.post(url, data={"csrf_token": token})
         assert res.status_code == 302
     finally:
-        app.config["WTF_CSRF_ENABLED"] = False
+        app.config["WTF_CSRF_ENABLED"] = csrf_before
     drain(db)
     assert ticket_of(db, case, "water").status == "queued"
     assert len(slow.taken) == 1 and set(slow.taken) == {water_key}  # the same key again
@@ -318,6 +319,7 @@ def test_the_channel_command(db):
 
 
 def test_the_admin_channel_form(app, db, users, client):
+    csrf_before = app.config.get("WTF_CSRF_ENABLED", True)
     app.config["WTF_CSRF_ENABLED"] = True
     try:
         as_user(client, users["admin"][0])
@@ -353,7 +355,7 @@ def test_the_admin_channel_form(app, db, users, client):
         as_user(client, users["supervisor"][0])
         assert client.get(url).status_code == 403
     finally:
-        app.config["WTF_CSRF_ENABLED"] = False
+        app.config["WTF_CSRF_ENABLED"] = csrf_before
     changes = db.session.scalars(
         db.select(Event).where(Event.action == "provider_channel_changed")
     ).all()
