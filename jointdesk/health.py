@@ -1,5 +1,6 @@
 """``/healthz``: the database and the broker, whether workers and the scheduler are alive
-(their heartbeat age), and whether deliveries to the providers are getting stuck."""
+(their heartbeat age), and whether deliveries to the providers, and the signed HTTP deliveries
+to other systems, are getting stuck."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from sqlalchemy import func, select, text
 
 from jointdesk import heartbeat
 from jointdesk.extensions import db
-from jointdesk.models import OutboxMessage
+from jointdesk.models import HttpDelivery, OutboxMessage
 from jointdesk.models.types import utcnow
 
 bp = Blueprint("health", __name__)
@@ -51,6 +52,34 @@ def deliveries_state(now=None) -> dict:
     }
 
 
+def http_state(now=None) -> dict:
+    """Signed HTTP deliveries (providers' systems, callbacks, SMS): how many wait, how many are
+    dead letters, and how late the most overdue attempt is. A provider's system that is down
+    keeps its deliveries waiting on their retry schedule, which is no fault here; an attempt
+    due for longer than the threshold means nobody is running them (no sender worker)."""
+    now = now or utcnow()
+    waiting, first_due = db.session.execute(
+        select(func.count(HttpDelivery.id), func.min(HttpDelivery.next_attempt_at)).where(
+            HttpDelivery.delivered_at.is_(None), HttpDelivery.dead_at.is_(None)
+        )
+    ).one()
+    dead = db.session.scalar(
+        select(func.count(HttpDelivery.id)).where(HttpDelivery.dead_at.is_not(None))
+    )
+    late = (
+        round((now - first_due).total_seconds(), 1)
+        if first_due is not None and first_due < now
+        else None
+    )
+    threshold = current_app.config["JOINTDESK_HEALTH_STUCK_SECONDS"]
+    return {
+        "waiting": waiting,
+        "dead": dead,
+        "overdue_age": late,
+        "stuck": late is not None and late > threshold,
+    }
+
+
 def background_state(now=None) -> dict:
     """Liveness of the workers and the scheduler, deliveries, and whether it adds up to a
     degraded system: deliveries stuck past the threshold, or no worker or no scheduler alive
@@ -67,7 +96,8 @@ def background_state(now=None) -> dict:
         if entry["alive"] == 0 and age is not None and age > threshold:
             degraded = True
     out["deliveries"] = deliveries_state(now)
-    degraded = degraded or out["deliveries"]["stuck"]
+    out["http_deliveries"] = http_state(now)
+    degraded = degraded or out["deliveries"]["stuck"] or out["http_deliveries"]["stuck"]
     return {"degraded": degraded, "detail": out, "vanished": live}
 
 

@@ -895,6 +895,18 @@ SCHEMAS: dict[str, dict] = {
                     "stuck": {"type": "boolean"},
                 },
             },
+            "http_deliveries": {
+                "type": "object",
+                "description": "signed HTTP deliveries (providers' systems, callbacks, SMS); "
+                "stuck when an attempt has been due longer than the threshold (no sender)",
+                "required": ["waiting", "dead", "overdue_age", "stuck"],
+                "properties": {
+                    "waiting": {"type": "integer"},
+                    "dead": {"type": "integer", "description": "dead letters to re-drive"},
+                    "overdue_age": {"type": ["number", "null"], "description": "seconds"},
+                    "stuck": {"type": "boolean"},
+                },
+            },
         },
     },
     "Liveness": {

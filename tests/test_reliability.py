@@ -105,6 +105,31 @@ def test_healthz_ok_normally_degraded_when_deliveries_are_stuck(app, client, db,
     assert data["scheduler"]["status"] == "ok" and data["status"] == "ok"
 
 
+def test_healthz_shows_signed_http_deliveries_and_degrades_when_nobody_runs_them(client, db):
+    from jointdesk.models import HttpDelivery
+
+    now = utcnow()
+
+    def row(key: str, **values) -> None:
+        db.session.add(
+            HttpDelivery(kind="webhook", target="zz-gas", body="{}", idempotency_key=key, **values)
+        )
+        db.session.commit()
+
+    row("k-dead", attempts=10, dead_at=now - timedelta(hours=1))
+    row("k-later", attempts=3, next_attempt_at=now + timedelta(minutes=10))  # retry to come
+    data = client.get("/healthz").get_json()
+    assert data["http_deliveries"] == {"waiting": 1, "dead": 1, "overdue_age": None, "stuck": False}
+    assert data["status"] == "ok"  # a provider's system that is down is no fault here
+
+    row("k-due", attempts=1, next_attempt_at=now - timedelta(minutes=5))  # nobody tried it
+    res = client.get("/healthz")
+    data = res.get_json()
+    assert res.status_code == 503 and data["status"] == "degraded"
+    assert data["http_deliveries"]["waiting"] == 2 and data["http_deliveries"]["stuck"]
+    assert data["http_deliveries"]["overdue_age"] >= 300
+
+
 def test_healthz_degraded_503_with_stuck_rows_or_gone_processes(app, client, db, submit, users):
     _heartbeat(db, "w", age=1)
     _heartbeat(db, "b", kind="scheduler", age=1)
