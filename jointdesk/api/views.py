@@ -257,18 +257,25 @@ def new_query_code(reference: str):
     return _no_store(jsonify({"reference": case.reference, "query_code": code}))
 
 
-def reads_only(view):
+def reads_only(view=None, *, public: bool = False):
     """Marks an endpoint whose every statement reads: it runs outside a transaction (see
-    ``read_without_transaction``). Put it right under the route decorator."""
-    view.reads_only = True
-    return view
+    ``read_without_transaction``). Put it right under the route decorator; ``public`` for an
+    endpoint that needs no token."""
+
+    def mark(fn):
+        fn.reads_only = "public" if public else True
+        return fn
+
+    return mark(view) if view is not None else mark
 
 
 @bp.before_request
 def _reads_outside_transactions():
     view = current_app.view_functions.get(request.endpoint)
-    if request.method in ("GET", "HEAD") and getattr(view, "reads_only", False):
-        read_without_transaction()
+    if request.method not in ("GET", "HEAD") or not getattr(view, "reads_only", False):
+        return
+    if view.reads_only == "public" or "Authorization" in request.headers:
+        read_without_transaction()  # (without a token the answer is a 401 that reads nothing)
 
 
 @bp.teardown_request
@@ -416,7 +423,7 @@ public_lookup_limit = limiter.shared_limit(public_limit, scope="public-lookup")
 
 
 @bp.get("/public/cases/<reference>")
-@reads_only
+@reads_only(public=True)
 @public_lookup_limit
 def public_case(reference: str):
     """Public: progress for the applicant, by reference and query code. Rate-limited."""
