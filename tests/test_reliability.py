@@ -105,7 +105,7 @@ def test_healthz_ok_normally_degraded_when_deliveries_are_stuck(app, client, db,
     assert data["scheduler"]["status"] == "ok" and data["status"] == "ok"
 
 
-def test_healthz_shows_signed_http_deliveries_and_degrades_when_nobody_runs_them(client, db):
+def test_healthz_shows_signed_http_deliveries_and_degrades_when_nobody_runs_them(client, db, users):
     from jointdesk.models import HttpDelivery
 
     now = utcnow()
@@ -128,6 +128,15 @@ def test_healthz_shows_signed_http_deliveries_and_degrades_when_nobody_runs_them
     assert res.status_code == 503 and data["status"] == "degraded"
     assert data["http_deliveries"]["waiting"] == 2 and data["http_deliveries"]["stuck"]
     assert data["http_deliveries"]["overdue_age"] >= 300
+
+    from conftest import sign_in_web
+
+    from jointdesk.models import User
+
+    sign_in_web(client, db.session.execute(db.select(User).where(User.role == "admin")).scalar())
+    page = client.get("/admin/").get_data(as_text=True)
+    assert "到期但无人发送" in page and "jointdesk.http" in page  # the most overdue: 5 minutes
+    assert "有 1 条发往其他系统的投递多次重试均失败" in page and "/admin/deliveries" in page
 
 
 def test_healthz_degraded_503_with_stuck_rows_or_gone_processes(app, client, db, submit, users):
