@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 
 from jointdesk import idempotency
 from jointdesk.api import bp
-from jointdesk.api.views import json_body
+from jointdesk.api.views import idempotency_key, json_body
 from jointdesk.auth import api_user
 from jointdesk.cases.read import load_case_data
 from jointdesk.cases.services import public_case_dict
@@ -125,19 +125,7 @@ def public_application():
         return _too_soon(exc)
     data = json_body("PublicApplication")
     route = _route()
-    try:
-        key = idempotency.check_key(request.headers.get(idempotency.HEADER))
-    except idempotency.BadKey:
-        raise ApiError(
-            422,
-            "invalid",
-            _("The request has errors; see the fields."),
-            {
-                idempotency.HEADER: _(
-                    "Use 1 to 64 printable ASCII characters (letters, digits, punctuation)."
-                )
-            },
-        ) from None
+    key = idempotency_key()
     phone = online.clean_phone(data["verification"]["phone"])
     code = data["verification"]["code"]
     body = {k: v for k, v in data.items() if k != "verification"}

@@ -83,10 +83,10 @@ def json_body(schema: str | None = None) -> dict:
     return data
 
 
-def idempotency_claim(data: dict) -> idempotency.Claim | None:
-    """The caller's ``Idempotency-Key`` for this request, if one was sent; 422 when malformed."""
+def idempotency_key() -> str | None:
+    """The request's ``Idempotency-Key``, if one was sent; 422 when malformed."""
     try:
-        key = idempotency.check_key(request.headers.get(idempotency.HEADER))
+        return idempotency.check_key(request.headers.get(idempotency.HEADER))
     except idempotency.BadKey:
         raise ApiError(
             422,
@@ -98,6 +98,11 @@ def idempotency_claim(data: dict) -> idempotency.Claim | None:
                 )
             },
         ) from None
+
+
+def idempotency_claim(data: dict) -> idempotency.Claim | None:
+    """The caller's ``Idempotency-Key`` for this request, if one was sent; 422 when malformed."""
+    key = idempotency_key()
     if key is None:
         return None
     return idempotency.Claim(

@@ -72,6 +72,11 @@ class Superseded(Exception):
     it counts as delivered without a request, and the sender's ``on_delivered`` runs."""
 
 
+def _row_columns() -> list:
+    """The columns of a ``Row``, in its order, for an UPDATE … RETURNING."""
+    return [getattr(HttpDelivery, name) for name in Row.__dataclass_fields__]
+
+
 @dataclass(frozen=True)
 class Row:
     """What an attempt needs of its row, read by the claim."""
@@ -223,17 +228,7 @@ def _claim(delivery_id: int, now: datetime) -> Row | None:
             last_attempt_at=now,
             next_attempt_at=now + timedelta(seconds=_lease()),
         )
-        .returning(
-            d.id,
-            d.kind,
-            d.target,
-            d.body,
-            d.idempotency_key,
-            d.attempts,
-            d.case_id,
-            d.ticket_id,
-            d.message_id,
-        )
+        .returning(*_row_columns())
         .execution_options(synchronize_session=False)
     ).first()
     db.session.commit()
@@ -416,17 +411,7 @@ def redrive(delivery_id: int, actor) -> HttpDelivery:
         update(d)
         .where(d.id == delivery_id, d.dead_at.is_not(None), d.delivered_at.is_(None))
         .values(dead_at=None, attempts=0, next_attempt_at=now + timedelta(seconds=_lease()))
-        .returning(
-            d.id,
-            d.kind,
-            d.target,
-            d.body,
-            d.idempotency_key,
-            d.attempts,
-            d.case_id,
-            d.ticket_id,
-            d.message_id,
-        )
+        .returning(*_row_columns())
         .execution_options(synchronize_session=False)
     ).first()
     if got is None:
