@@ -493,6 +493,21 @@ _FEE = {
 }
 _CASE_STATUSES = ["received", "in_progress", "partially_connected", "completed", "returned"]
 
+_PUBLIC_CASE_PROPERTIES = {
+    "reference": {"type": "string"},
+    "status": {"enum": _CASE_STATUSES},
+    "created_at": _TIME,
+    "applicant": {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "phone": {"type": "string"}},
+        "description": "masked",
+    },
+    "address": {"type": "object", "properties": {"district": {"type": "string"}}},
+    "tickets": {"type": "array", "items": ref("Ticket")},
+    "four_zero": {"type": "object"},
+}
+
+
 SCHEMAS: dict[str, dict] = {
     "Error": {
         "type": "object",
@@ -699,19 +714,7 @@ SCHEMAS: dict[str, dict] = {
     "PublicCase": {
         "type": "object",
         "required": ["reference", "status", "tickets"],
-        "properties": {
-            "reference": {"type": "string"},
-            "status": {"enum": _CASE_STATUSES},
-            "created_at": _TIME,
-            "applicant": {
-                "type": "object",
-                "properties": {"name": {"type": "string"}, "phone": {"type": "string"}},
-                "description": "masked",
-            },
-            "address": {"type": "object", "properties": {"district": {"type": "string"}}},
-            "tickets": {"type": "array", "items": ref("Ticket")},
-            "four_zero": {"type": "object"},
-        },
+        "properties": _PUBLIC_CASE_PROPERTIES,
     },
     "TicketPage": {
         "type": "object",
@@ -733,19 +736,9 @@ SCHEMAS: dict[str, dict] = {
         "required": ["reference", "query_code", "status", "channel", "tickets", "status_url"],
         "description": "the case as its applicant may see it (masked), with the query code",
         "properties": {
-            "reference": {"type": "string"},
+            **_PUBLIC_CASE_PROPERTIES,
             "query_code": {"type": "string", "pattern": "^[0-9]{8}$"},
-            "status": {"enum": _CASE_STATUSES},
             "channel": {"enum": ["online", "app"]},
-            "created_at": _TIME,
-            "applicant": {
-                "type": "object",
-                "properties": {"name": {"type": "string"}, "phone": {"type": "string"}},
-                "description": "masked",
-            },
-            "address": {"type": "object", "properties": {"district": {"type": "string"}}},
-            "tickets": {"type": "array", "items": ref("Ticket")},
-            "four_zero": {"type": "object"},
             "indicators": {
                 "type": "object",
                 "description": "as in Case: steps, applicant_trips (0), materials_asked (0), "

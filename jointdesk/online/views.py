@@ -236,27 +236,26 @@ def receipt(reference: str):
     )
 
 
-@bp.get("/receipt/<reference>/receipt.pdf")
-def receipt_pdf(reference: str):
-    """The receipt as a PDF, for the browser that submitted (it holds the query code)."""
+def _download(reference: str, render, content_type: str, suffix: str):
+    """A saved receipt, only for the browser that submitted (it holds the query code)."""
     case, code = _mine(reference)
     if code is None:
         abort(404)
-    pdf = documents.receipt_pdf(case, code, receipt_facts(case))
-    response = make_response(pdf)
-    response.headers["Content-Type"] = "application/pdf"
-    response.headers["Content-Disposition"] = f'attachment; filename="receipt-{case.reference}.pdf"'
+    response = make_response(render(case, code, receipt_facts(case)))
+    response.headers["Content-Type"] = content_type
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="receipt-{case.reference}.{suffix}"'
+    )
     return response
+
+
+@bp.get("/receipt/<reference>/receipt.pdf")
+def receipt_pdf(reference: str):
+    """The receipt as a PDF."""
+    return _download(reference, documents.receipt_pdf, "application/pdf", "pdf")
 
 
 @bp.get("/receipt/<reference>/receipt.svg")
 def receipt_image(reference: str):
     """The reference, query code and QR code of the status page as an image (SVG)."""
-    case, code = _mine(reference)
-    if code is None:
-        abort(404)
-    svg = documents.receipt_svg(case, code, receipt_facts(case))
-    response = make_response(svg)
-    response.headers["Content-Type"] = "image/svg+xml; charset=utf-8"
-    response.headers["Content-Disposition"] = f'attachment; filename="receipt-{case.reference}.svg"'
-    return response
+    return _download(reference, documents.receipt_svg, "image/svg+xml; charset=utf-8", "svg")
