@@ -3,7 +3,9 @@
 from jointdesk.models.calendar import CalendarOverride, Notification
 from jointdesk.models.case import Case, Material
 from jointdesk.models.delivery import CallbackEndpoint, HttpDelivery
+from jointdesk.models.disclosure import DisclosureItem, DisclosureRevision, OutageNotice
 from jointdesk.models.event import Event
+from jointdesk.models.feedback import Complaint, Rating, RatingFollowUp
 from jointdesk.models.heartbeat import Heartbeat
 from jointdesk.models.idempotency import RequestKey
 from jointdesk.models.message import ApplicantMessage
@@ -12,6 +14,12 @@ from jointdesk.models.meta import Meta
 from jointdesk.models.online import OnlineSubmission, VerificationCode
 from jointdesk.models.outbox import OutboxMessage
 from jointdesk.models.provider_event import ProviderEvent
+from jointdesk.models.supervision import (
+    CorrectionOrder,
+    EvaluationMonth,
+    EvaluationScore,
+    EvaluationWeights,
+)
 from jointdesk.models.reference import District, Provider, Route, Service, queue_name_for
 from jointdesk.models.ticket import ClosedTicketCount, Permit, Step, Suspension, Ticket
 from jointdesk.models.user import ROLES, ApiToken, LoginThrottle, User, UserSession
@@ -20,24 +28,34 @@ __all__ = [
     "ROLES",
     "ApiToken",
     "ApplicantMessage",
-    "CallbackEndpoint",
     "CalendarOverride",
-    "ClosedTicketCount",
+    "CallbackEndpoint",
     "Case",
+    "ClosedTicketCount",
+    "Complaint",
+    "CorrectionOrder",
+    "DisclosureItem",
+    "DisclosureRevision",
     "District",
+    "EvaluationMonth",
+    "EvaluationScore",
+    "EvaluationWeights",
     "Event",
-    "LoginThrottle",
     "Heartbeat",
     "HttpDelivery",
+    "LoginThrottle",
     "Material",
     "MessageTemplate",
     "Meta",
     "Notification",
     "OnlineSubmission",
-    "Permit",
+    "OutageNotice",
     "OutboxMessage",
+    "Permit",
     "Provider",
     "ProviderEvent",
+    "Rating",
+    "RatingFollowUp",
     "RequestKey",
     "Route",
     "Service",
