@@ -14,13 +14,13 @@ from jointdesk.models.meta import Meta
 from jointdesk.models.online import OnlineSubmission, VerificationCode
 from jointdesk.models.outbox import OutboxMessage
 from jointdesk.models.provider_event import ProviderEvent
+from jointdesk.models.reference import District, Provider, Route, Service, queue_name_for
 from jointdesk.models.supervision import (
     CorrectionOrder,
     EvaluationMonth,
     EvaluationScore,
     EvaluationWeights,
 )
-from jointdesk.models.reference import District, Provider, Route, Service, queue_name_for
 from jointdesk.models.ticket import ClosedTicketCount, Permit, Step, Suspension, Ticket
 from jointdesk.models.user import ROLES, ApiToken, LoginThrottle, User, UserSession
 

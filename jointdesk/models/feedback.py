@@ -1,4 +1,4 @@
-"""What applicants and the public say: ratings (好差评), their follow-ups, and complaints (投诉举报)."""
+"""What applicants and the public say: ratings (好差评), follow-ups, complaints (投诉举报)."""
 
 from __future__ import annotations
 
