@@ -176,9 +176,13 @@ def build_settings() -> dict:
         "JOINTDESK_SLA_CHECK_SECONDS": env_float("JOINTDESK_SLA_CHECK_SECONDS", 300),
         # reverse proxies in front of the app whose X-Forwarded-For is trusted (0: none)
         "JOINTDESK_PROXY_COUNT": int(env_float("JOINTDESK_PROXY_COUNT", 0)),
-        # the public address of this site (https://host), for links in applicants' messages;
-        # empty: the messages give the path alone (/status?reference=...)
+        # the public address of this site (https://host), for links in applicants' messages and
+        # the QR codes and addresses on receipts; empty: messages give the path alone
+        # (/status?reference=...) and receipts the address the clerk's browser used
         "JOINTDESK_PUBLIC_BASE_URL": public_base_url(),
+        # printed on the window's receipts: the service hall and the window
+        "JOINTDESK_HALL_NAME": env_str("JOINTDESK_HALL_NAME", "郑州市政务服务中心"),
+        "JOINTDESK_WINDOW_NAME": env_str("JOINTDESK_WINDOW_NAME", "水电气暖业务联办窗口"),
         "RATELIMIT_ENABLED": env_bool("JOINTDESK_RATELIMIT_ENABLED", True),
         "RATELIMIT_STORAGE_URI": ratelimit_storage,
         "RATELIMIT_HEADERS_ENABLED": True,

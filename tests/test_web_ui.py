@@ -243,3 +243,43 @@ def test_admin_edits_routing_and_adds_a_provider(ui, db, users):
     assert (
         route.provider_id == provider.id and new_id is not None or route.provider_id == provider.id
     )
+
+
+def test_receipt_points_to_the_public_site_and_says_when_where_and_by_whom(ui, db, users, app):
+    """The QR code and the printed address use JOINTDESK_PUBLIC_BASE_URL, not the host the
+    clerk's browser used; the receipt names the hall, the window and the clerk, promises the
+    completion time (the latest service's due time) and leaves room for the seal. An
+    enterprise's own name is printed whole on its own receipt."""
+    from jointdesk.windows.views import qr_data_uri
+
+    app.config["JOINTDESK_PUBLIC_BASE_URL"] = "https://ywtb.zhengzhou.gov.cn"
+    app.config["JOINTDESK_HALL_NAME"] = "郑州市政务服务中心"
+    app.config["JOINTDESK_WINDOW_NAME"] = "12号 水电气暖联办窗口"
+    try:
+        login(ui, "clerk1")
+        res = ui.post(
+            "/window/new",
+            data=application_form(
+                ui,
+                applicant_kind="enterprise",
+                applicant_name="郑州某某科技有限公司",
+                id_number="91350100M000100Y43",
+            ),
+        )
+        assert res.status_code == 302, res.get_data(as_text=True)[:2000]
+        receipt = ui.get(res.headers["Location"]).get_data(as_text=True)
+    finally:
+        app.config["JOINTDESK_PUBLIC_BASE_URL"] = ""
+    case = db.session.execute(db.select(Case)).scalar_one()
+    url = f"https://ywtb.zhengzhou.gov.cn/status?reference={case.reference}"
+    assert url in receipt  # the address, printed as text
+    assert qr_data_uri(url) in receipt  # and the QR code encodes exactly it
+    assert "localhost" not in receipt
+    assert "郑州市政务服务中心" in receipt and "12号 水电气暖联办窗口" in receipt
+    assert "经办人" in receipt and users["clerk"][0].label in receipt
+    latest = max(t.due_at for t in case.tickets)
+    from jointdesk.templating import local_time
+
+    assert "承诺办结时间" in receipt and local_time(latest) in receipt
+    assert "受理单位（盖章）" in receipt
+    assert "郑州某某科技有限公司" in receipt

@@ -8,7 +8,7 @@ role's token is refused. The phone must be proven with its one-time code on ever
 
 from __future__ import annotations
 
-from flask import g, jsonify, request, url_for
+from flask import g, jsonify, request
 from flask_babel import gettext as _
 
 from jointdesk import idempotency
@@ -24,6 +24,7 @@ from jointdesk.models import Case, OnlineSubmission, VerificationCode
 from jointdesk.online import services as online
 from jointdesk.policy.identity import mask_phone
 from jointdesk.sla import case_indicators
+from jointdesk.templating import public_url
 from jointdesk.windows.services import submit_application
 from jointdesk.windows.validation import ValidationFailed, validate_application
 
@@ -85,7 +86,7 @@ def _answer(case_reference: str, code: str | None, status: int, replayed: bool =
     body = public_case_dict(case)
     body["channel"] = case.channel
     body["indicators"] = case_indicators(case)
-    body["status_url"] = url_for("cases.public_status", reference=case.reference, _external=True)
+    body["status_url"] = public_url("cases.public_status", reference=case.reference)
     if code is not None:
         body["query_code"] = code
     response = jsonify(body)

@@ -35,6 +35,7 @@ from jointdesk.online import services as online
 from jointdesk.online.forms import CodeForm, OnlineApplicationForm, PhoneForm
 from jointdesk.policy.identity import mask_phone
 from jointdesk.policy.process import steps_for, time_limits
+from jointdesk.templating import public_url
 from jointdesk.windows.services import submit_application
 from jointdesk.windows.validation import ValidationFailed, validate_application
 from jointdesk.windows.views import district_choices, qr_data_uri
@@ -218,7 +219,7 @@ def receipt_facts(case) -> dict:
         "steps": steps_for(case.channel, case.approval_system_code),
         "per_step_days": limits.per_step_days,
         "total_days": limits.total_days,
-        "status_url": url_for("cases.public_status", reference=case.reference, _external=True),
+        "status_url": public_url("cases.public_status", reference=case.reference),
     }
 
 

@@ -9,6 +9,7 @@ import qrcode
 from flask import (
     Blueprint,
     abort,
+    current_app,
     flash,
     make_response,
     redirect,
@@ -25,6 +26,7 @@ from jointdesk.auth import roles_required
 from jointdesk.cases.services import load_case
 from jointdesk.extensions import db
 from jointdesk.models import Case, District
+from jointdesk.templating import public_url
 from jointdesk.windows.forms import ApplicationForm
 from jointdesk.windows.services import open_duplicates, submit_application
 from jointdesk.windows.validation import ValidationFailed, validate_application
@@ -120,10 +122,19 @@ def receipt(reference: str):
     if case is None:
         abort(404)
     code = idempotency.take_code(current_user.id, request.args.get("t", ""), case)
-    status_url = url_for("cases.public_status", reference=case.reference, _external=True)
+    status_url = public_url("cases.public_status", reference=case.reference)
+    dues = [t.due_at for t in case.tickets if t.due_at is not None]
     response = make_response(
         render_template(
-            "windows/receipt.html", case=case, query_code=code, qr=qr_data_uri(status_url)
+            "windows/receipt.html",
+            case=case,
+            query_code=code,
+            qr=qr_data_uri(status_url),
+            status_url=status_url,
+            promised_by=max(dues) if dues else None,
+            hall=current_app.config["JOINTDESK_HALL_NAME"],
+            window=current_app.config["JOINTDESK_WINDOW_NAME"],
+            clerk=current_user.label,
         )
     )
     response.headers["Cache-Control"] = "no-store"
