@@ -18,11 +18,16 @@ def can_use_web(user: User) -> bool:
 
 def can_view_case(user: User, case: Case) -> bool:
     """Clerks, supervisors and admins see every case; staff only cases their provider is on."""
+    # the case's tickets are loaded with it (models or cases.read rows alike)
+    return can_view_case_of(user, (t.provider_id for t in case.tickets))
+
+
+def can_view_case_of(user: User, provider_ids) -> bool:
+    """``can_view_case`` for a case known only by its tickets' providers."""
     if user.role in CASE_READERS:
         return True
     if user.role == "staff" and user.provider_id is not None:
-        # the case's tickets are loaded with it (models or cases.read rows alike)
-        return any(t.provider_id == user.provider_id for t in case.tickets)
+        return user.provider_id in set(provider_ids)
     return False
 
 

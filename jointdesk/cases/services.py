@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -139,6 +140,65 @@ def ticket_dict(
     elif view == APPLICANT and ticket.status == "returned":
         data["return_reason"] = ticket.return_reason
     return data
+
+
+def case_stamp(reference: str) -> tuple[str, list[int]] | None:
+    """What changes a case's pages, in one small indexed read: its newest event (every action,
+    hand-over and material change writes one) and each ticket's status, light and version.
+    Returns (stamp, the tickets' provider ids, for the access check), or None: no such case.
+    Live pages poll this instead of reading the whole case again."""
+    last_event = db.select(db.func.max(Event.id)).where(Event.case_id == Case.id).scalar_subquery()
+    rows = db.session.execute(
+        db.select(
+            last_event,
+            Ticket.id,
+            Ticket.provider_id,
+            Ticket.status,
+            Ticket.sla_state,
+            Ticket.version,
+        )
+        .select_from(Case)
+        .join(Ticket, Ticket.case_id == Case.id)
+        .where(Case.reference == reference)
+        .order_by(Ticket.id)
+    ).all()
+    if not rows:
+        return None
+    parts = [str(rows[0][0] or 0)] + [f"{r[1]}.{r[3]}.{r[4]}.{r[5]}" for r in rows]
+    stamp = hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+    return stamp, [r[2] for r in rows]
+
+
+def people_names(events: list[dict]) -> dict[str, str]:
+    """The names people know for the login names and codes in a timeline (for the pages; the
+    API keeps the codes): users' display names, providers' names for their codes, "their own
+    system" for a provider's system user, and the automatic work of JointDesk itself."""
+    from flask_babel import gettext as _
+
+    from jointdesk.audit import SYSTEM
+    from jointdesk.models import Provider
+
+    wanted = {e["actor"] for e in events if e["actor"]}
+    wanted |= {
+        str(e["detail"]["representative"]) for e in events if e["detail"].get("representative")
+    }
+    codes = {str(e["detail"]["provider"]) for e in events if e["detail"].get("provider")}
+    codes |= {a.removesuffix("-system") for a in wanted if a.endswith("-system")}
+    names: dict[str, str] = {SYSTEM: _("JointDesk (automatic)")}
+    wanted.discard(SYSTEM)
+    if wanted:
+        for username, display in db.session.execute(
+            db.select(User.username, User.display_name).where(User.username.in_(wanted))
+        ):
+            names[username] = display or username
+    if codes:
+        for code, name in db.session.execute(
+            db.select(Provider.code, Provider.name).where(Provider.code.in_(codes))
+        ):
+            names[code] = name
+            if f"{code}-system" in wanted:
+                names[f"{code}-system"] = _("%(provider)s's own system", provider=name)
+    return names
 
 
 def case_events(case: Case, hidden: set[int] | None = None) -> list[dict]:
