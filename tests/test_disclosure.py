@@ -399,7 +399,6 @@ def add_notice(db, code, service, title, districts, start, expected=None, restor
 def notices(db, users):
     now = utcnow()
     h = timedelta(hours=1)
-    jinshui = ["金水区"]
     return {
         "old_current": add_notice(
             db, "zz-water", "water", "早开始的停水", ["金水区"], now - 30 * h
