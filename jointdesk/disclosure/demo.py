@@ -222,7 +222,7 @@ def fill_catalog(actor: str = "demo") -> int:
 
 def add_outages() -> int:
     """One current, one restored and one planned notice, all published."""
-    now = utcnow()
+    now = utcnow().replace(second=0, microsecond=0)
     districts = {d.name: d.id for d in db.session.execute(db.select(District)).scalars()}
     staff = {
         u.provider.code: u
