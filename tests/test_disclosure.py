@@ -580,3 +580,28 @@ def test_the_status_page_shows_a_current_outage_in_the_cases_district(
     assert "下周停水" not in html and "未发布的停水" not in html  # not current, not published
     assert "早开始的停水" not in status_page(elsewhere)
     assert "您所在区域的停止供应通知" not in status_page(heat_only)
+
+
+def test_the_demo_fills_and_publishes_the_catalog_without_overwriting(db, users):
+    from jointdesk.disclosure.demo import load_demo_disclosure
+    from jointdesk.disclosure.services import outage_state
+
+    written = item(db, "zz-gas", "gas", "phones")
+    written.body = "咨询电话：0371-96777（工作人员填写）"
+    db.session.commit()
+    filled, added = load_demo_disclosure()
+    assert filled == 42 - 1 and added == 3
+    catalog = {code: texts(db, code) for code in ("zz-water", "zz-power", "zz-gas", "zz-heat")}
+    assert catalog["zz-gas"][("gas", "phones")][1:] == (
+        "咨询电话：0371-96777（工作人员填写）",
+        False,
+    )
+    published = [v for c in catalog.values() for k, v in c.items() if v[2]]
+    assert len(published) == 41 and all(body for _t, body, _p in published)
+    assert "11月15日至次年3月15日" in catalog["zz-heat"][("heat", "heating_period")][1]
+    assert "第一阶梯" in catalog["zz-water"][("water", "prices")][1]
+    now = utcnow()
+    notices = db.session.execute(db.select(OutageNotice)).scalars().all()
+    assert sorted(outage_state(n, now) for n in notices) == ["current", "restored", "upcoming"]
+    assert all(n.published and n.districts for n in notices)
+    assert load_demo_disclosure() == (0, 0)  # again: nothing more

@@ -16,6 +16,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from sqlalchemy.orm import selectinload
 from wtforms import HiddenField, SelectField, SelectMultipleField, StringField, TextAreaField
 
 from jointdesk.access import can_edit_disclosure, can_read_disclosure
@@ -241,6 +242,7 @@ def manage_provider(code: str):
         db.session.execute(
             db.select(OutageNotice)
             .where(OutageNotice.provider_id == provider.id)
+            .options(selectinload(OutageNotice.districts))
             .order_by(OutageNotice.starts_at.desc())
             .limit(100)
         )
