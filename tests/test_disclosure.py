@@ -605,3 +605,35 @@ def test_the_demo_fills_and_publishes_the_catalog_without_overwriting(db, users)
     assert sorted(outage_state(n, now) for n in notices) == ["current", "restored", "upcoming"]
     assert all(n.published and n.districts for n in notices)
     assert load_demo_disclosure() == (0, 0)  # again: nothing more
+
+
+def test_published_text_is_shown_as_text_never_as_markup(client, db):
+    publish(db, "zz-water", "water", "safety", '<script>alert("x")</script>冬季防冻')
+    html = client.get("/disclosure/providers/zz-water").get_data(as_text=True)
+    assert "&lt;script&gt;" in html and '<script>alert("x")' not in html
+
+
+def test_a_stale_outage_edit_is_refused(client, db, users, notices):
+    later = notices["later"]  # zz-water, version 2 after its publication
+    sign_in_web(client, users["water"][0])
+    page = client.get(f"/disclosure/manage/zz-water/outages/{later.id}").get_data(as_text=True)
+    assert f'name="version" type="hidden" value="{later.version}"' in page
+    form = outage_form(
+        page,
+        title="改过的标题",
+        districts=[str(district_id(db, "金水区"))],
+        starts_at="2027-01-05T08:00",
+        expected_restore_at="2027-01-05T12:00",
+        version=str(later.version - 1),
+    )
+    res = client.post(
+        f"/disclosure/manage/zz-water/outages/{later.id}", data=form, follow_redirects=True
+    )
+    assert "已有其他人修改了此内容" in res.get_data(as_text=True)
+    db.session.refresh(later)
+    assert later.title == "下周停水"
+    form["version"] = str(later.version)
+    res = client.post(f"/disclosure/manage/zz-water/outages/{later.id}", data=form)
+    assert res.status_code == 302
+    db.session.refresh(later)
+    assert later.title == "改过的标题" and later.published  # still published
