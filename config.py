@@ -189,6 +189,10 @@ def build_settings() -> dict:
         "JOINTDESK_PUBLIC_LOOKUP_LIMIT": env_str(
             "JOINTDESK_PUBLIC_LOOKUP_LIMIT", "10 per minute;100 per hour"
         ),
+        # the public information-disclosure portal and its API endpoint, per client
+        "JOINTDESK_DISCLOSURE_LIMIT": env_str(
+            "JOINTDESK_DISCLOSURE_LIMIT", "60 per minute;1000 per hour"
+        ),
         # online self-service: one-time codes (minutes valid, attempts), their limits per phone
         # number and per client address, and applications per client address
         "JOINTDESK_OTP_MINUTES": max(1, int(env_float("JOINTDESK_OTP_MINUTES", 5))),

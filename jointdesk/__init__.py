@@ -133,6 +133,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from jointdesk.auth.views import bp as auth_bp
     from jointdesk.cases.views import bp as cases_bp
     from jointdesk.desk.views import bp as desk_bp
+    from jointdesk.disclosure.views import bp as disclosure_bp
     from jointdesk.errors import init_errors
     from jointdesk.health import bp as health_bp
     from jointdesk.online.views import bp as online_bp
@@ -145,6 +146,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from jointdesk.messaging.views import bp as messages_bp
 
     app.register_blueprint(messages_bp)
+    app.register_blueprint(disclosure_bp)  # information disclosure: portal and staff pages
     milestones.register()  # web, command line and workers all build the app here
     init_errors(app)
 

@@ -130,3 +130,18 @@ DELIVERY_OPERATORS = ("supervisor", "admin")
 
 def can_redrive_deliveries(user: User) -> bool:
     return user.role in DELIVERY_OPERATORS
+
+
+# --- information disclosure (信息公开): a provider's catalog and outage notices --------------
+# Its own staff edit and publish them; supervisors and administrators read every provider's
+# (with the history), and change nothing. The public sees published items only, without a
+# sign-in.
+DISCLOSURE_READERS = ("supervisor", "admin")
+
+
+def can_edit_disclosure(user: User, provider_id: int) -> bool:
+    return user.role == "staff" and user.provider_id is not None and user.provider_id == provider_id
+
+
+def can_read_disclosure(user: User, provider_id: int) -> bool:
+    return user.role in DISCLOSURE_READERS or can_edit_disclosure(user, provider_id)

@@ -44,7 +44,9 @@ def init() -> None:
         counts = load_reference_data()
     click.echo(
         "database ready; added {services} services, {districts} districts, "
-        "{providers} providers, {routes} routes".format(**counts)
+        "{providers} providers, {routes} routes, {disclosure_items} disclosure items".format(
+            **counts
+        )
     )
 
 

@@ -716,6 +716,86 @@ SCHEMAS: dict[str, dict] = {
         "required": ["reference", "status", "tickets"],
         "properties": _PUBLIC_CASE_PROPERTIES,
     },
+    # information disclosure: what a provider publishes (GET /providers/{code}/disclosure)
+    "ProviderDisclosure": {
+        "type": "object",
+        "required": ["provider", "items", "outages"],
+        "properties": {
+            "provider": {
+                "type": "object",
+                "required": ["code", "name", "phone"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "name": {"type": "string"},
+                    "phone": {"type": ["string", "null"]},
+                },
+            },
+            "items": {
+                "type": "array",
+                "description": "the published catalog items: the company's first, then each "
+                "service's, in the catalog's order",
+                "items": {
+                    "type": "object",
+                    "required": ["kind", "scope", "title", "body", "published_at", "updated_at"],
+                    "properties": {
+                        "kind": {"type": "string", "description": "e.g. prices, phones"},
+                        "scope": {
+                            "type": "string",
+                            "description": "company, or a service: water, electricity, gas, heat",
+                        },
+                        "title": {"type": "string"},
+                        "body": {"type": "string"},
+                        "published_at": {"type": ["string", "null"], "format": "date-time"},
+                        "updated_at": {"type": ["string", "null"], "format": "date-time"},
+                    },
+                },
+            },
+            "outages": {
+                "type": "array",
+                "description": "published outage notices not yet restored: current ones "
+                "(started) first, latest start first, then upcoming ones, soonest first",
+                "items": {
+                    "type": "object",
+                    "required": [
+                        "id",
+                        "title",
+                        "status",
+                        "service",
+                        "planned",
+                        "districts",
+                        "area",
+                        "reason",
+                        "starts_at",
+                        "expected_restore_at",
+                        "restored_at",
+                    ],
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "title": {"type": "string"},
+                        "status": {"enum": ["current", "upcoming"]},
+                        "service": {"enum": ["water", "electricity", "gas", "heat"]},
+                        "planned": {"type": "boolean"},
+                        "districts": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["name", "division_code"],
+                                "properties": {
+                                    "name": {"type": "string"},
+                                    "division_code": {"type": ["string", "null"]},
+                                },
+                            },
+                        },
+                        "area": {"type": "string"},
+                        "reason": {"type": "string"},
+                        "starts_at": {"type": "string", "format": "date-time"},
+                        "expected_restore_at": {"type": ["string", "null"], "format": "date-time"},
+                        "restored_at": {"type": ["string", "null"], "format": "date-time"},
+                    },
+                },
+            },
+        },
+    },
     "TicketPage": {
         "type": "object",
         "required": ["items", "total", "page", "per_page", "next"],

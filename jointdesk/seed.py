@@ -52,7 +52,7 @@ def load_districts() -> list[dict]:
 
 def load_reference_data() -> dict[str, int]:
     """Services, districts, default providers, and routes for districts new to this database."""
-    counts = {"services": 0, "districts": 0, "providers": 0, "routes": 0}
+    counts = {"services": 0, "districts": 0, "providers": 0, "routes": 0, "disclosure_items": 0}
     for code, name, order in SERVICES:
         if db.session.get(Service, code) is None:
             db.session.add(Service(code=code, name=name, sort_order=order))
@@ -88,6 +88,10 @@ def load_reference_data() -> dict[str, int]:
                 Route(service_code=service, district_id=district.id, provider_id=provider.id)
             )
             counts["routes"] += 1
+    from jointdesk.disclosure.services import ensure_catalog
+
+    # every provider's mandatory disclosure catalog, empty and unpublished where missing
+    counts["disclosure_items"] = ensure_catalog()
     _meta_set("reference_loaded_at", utcnow().isoformat())
     db.session.commit()
     return counts
@@ -153,6 +157,9 @@ def load_demo_data() -> list[tuple[str, str, str]]:
         _demo_cases()
         _meta_set("demo_cases_loaded", utcnow().isoformat())
         db.session.commit()
+    from jointdesk.disclosure.demo import load_demo_disclosure
+
+    load_demo_disclosure()  # a published catalog for the four providers, three outage notices
     return created
 
 

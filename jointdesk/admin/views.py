@@ -202,6 +202,11 @@ def routing():
                 if before != provider_id:
                     set_route(service.code, district.id, provider_id, current_user)
                     changed += 1
+        if changed:  # a provider that gained a service gets that service's empty catalog
+            from jointdesk.disclosure.services import ensure_catalog
+
+            db.session.flush()
+            ensure_catalog()
         db.session.commit()
         flash(_("Routing saved: %(n)d change(s).", n=changed), "success")
         return redirect(url_for("admin.routing"))
@@ -237,6 +242,9 @@ def providers():
             audit.record(
                 "provider_created", actor=current_user, detail={"code": code, "name": provider.name}
             )
+            from jointdesk.disclosure.services import ensure_catalog
+
+            ensure_catalog([provider.id])  # its company-level disclosure items, empty
             db.session.commit()
             flash(_("Provider added. Route districts to it in the routing table."), "success")
             return redirect(url_for("admin.providers"))

@@ -295,6 +295,16 @@ OPERATIONS: dict[str, dict[str, dict]] = {
             ],
         ),
     },
+    "/api/v1/providers/{code}/disclosure": {
+        "get": operation(
+            "What a provider publishes (信息公开; public, rate-limited): its published catalog "
+            "items and its current and upcoming outage notices; an unknown provider is a 404",
+            {"200": _body(ref("ProviderDisclosure"), "the published items and notices")}
+            | errors(404, 429),
+            security=PUBLIC,
+            parameters=[path_param("code")],
+        ),
+    },
     "/api/v1/tickets/{id}/actions": {
         "post": operation(
             "Act on a ticket (its provider's staff); 409 when its state does not allow it, "

@@ -114,10 +114,17 @@ def public_status():
         form.reference.data = request.args["reference"]
     result = None
     not_found = False
+    outages: list = []
     if form.validate_on_submit():
         case = case_for_applicant(form.reference.data, form.code.data)
         if case is not None:
             result = public_case_dict(case)
+            # current outage notices in the case's district for a service on it
+            from jointdesk.disclosure.services import outages_for_case
+
+            outages = outages_for_case(case)
         else:
             not_found = True
-    return render_template("cases/public.html", form=form, result=result, not_found=not_found)
+    return render_template(
+        "cases/public.html", form=form, result=result, not_found=not_found, outages=outages
+    )
