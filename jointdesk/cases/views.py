@@ -14,7 +14,7 @@ from wtforms.validators import DataRequired, Length
 from jointdesk.access import can_view_case
 from jointdesk.api.views import public_limit
 from jointdesk.auth import roles_required
-from jointdesk.cases.services import case_dict, load_case, public_case_dict
+from jointdesk.cases.services import case_dict, load_case
 from jointdesk.extensions import db, limiter
 from jointdesk.models import Case, Ticket
 from jointdesk.policy.identity import normalize_phone
@@ -86,12 +86,12 @@ def public_status():
     form = LookupForm()
     if request.method == "GET" and request.args.get("reference"):
         form.reference.data = request.args["reference"]
-    result = None
+    case = None
     not_found = False
     if form.validate_on_submit():
         case = case_for_applicant(form.reference.data, form.code.data)
-        if case is not None:
-            result = public_case_dict(case)
-        else:
-            not_found = True
-    return render_template("cases/public.html", form=form, result=result, not_found=not_found)
+        not_found = case is None
+    # the page with, per finished service, the applicant's rating block (好差评)
+    from jointdesk.feedback.views import render_status
+
+    return render_status(form, case, not_found)
