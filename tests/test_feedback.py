@@ -164,6 +164,7 @@ def test_follow_up_callback_answer_review_and_a_second_rating(ui, client, db, us
     assert res.status_code == 302
     res, _ = follow_up_post(ui, fu_id, "answer", answer="已核实", version=1)  # stale page
     assert res.status_code == 302
+    assert "他人已在此期间修改了此项" in ui.get(f"/follow-ups/{fu_id}").get_data(as_text=True)
     db.session.expire_all()
     fu = db.session.get(RatingFollowUp, fu_id)
     assert fu.status == "open" and fu.called_back_at is not None
@@ -419,3 +420,15 @@ def test_public_complaint_form_is_rate_limited(app, ui, db):
 def test_public_header_links_to_complaints(ui, db):
     html = ui.get("/status").get_data(as_text=True)
     assert 'href="/complaint"' in html and "投诉举报" in html
+
+
+def test_the_app_rates_with_its_client_token_and_staff_tokens_are_refused(
+    client, db, users, done_case
+):
+    body = {"code": done_case["query_code"], "service": "water", "level": 5}
+    url = f"/api/v1/public/cases/{done_case['reference']}/ratings"
+    assert client.post(url, json=body, headers=users["water"][1]).status_code == 403
+    assert client.post(url, json=body, headers={"Authorization": "Bearer x"}).status_code == 401
+    res = client.post(url, json=body, headers=users["integration"][1])
+    assert res.status_code == 201, res.get_json()
+    assert db.session.execute(db.select(Rating.channel)).scalar_one() == "app"

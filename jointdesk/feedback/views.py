@@ -314,7 +314,8 @@ def _take_complaint(form: ComplaintForm, channel: str, actor, template: str):
         db.session.rollback()
         for name, message in exc.fields.items():
             getattr(form, name).errors = [message]
-        return render_template(template, form=form, **_labels()), 422
+        hotline = channel == "hotline"
+        return render_template(template, form=form, hotline=hotline, **_labels()), 422
     except services.AlreadyReceived as exc:
         return render_template(
             "complaints/receipt.html", complaint=exc.complaint, code=None, **_labels()
@@ -375,6 +376,8 @@ def complaint_hotline():
     form = _complaint_form()
     if form.validate_on_submit():
         return _take_complaint(form, "hotline", current_user, "complaints/form.html")
+    if request.method == "POST":
+        flash(_("The form expired or was incomplete; please try again."), "error")
     return render_template("complaints/form.html", form=form, hotline=True, **_labels())
 
 
