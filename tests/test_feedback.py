@@ -432,3 +432,15 @@ def test_the_app_rates_with_its_client_token_and_staff_tokens_are_refused(
     res = client.post(url, json=body, headers=users["integration"][1])
     assert res.status_code == 201, res.get_json()
     assert db.session.execute(db.select(Rating.channel)).scalar_one() == "app"
+
+
+def test_the_demo_has_a_followed_up_bad_rating_and_a_complaint(db):
+    from jointdesk.seed import load_demo_data
+
+    load_demo_data()
+    load_demo_data()  # safe to rerun: nothing twice
+    rows = db.session.execute(db.select(Rating.level, Rating.provider_id)).all()
+    assert sorted(level for level, _ in rows) == [2, 5] and all(p for _, p in rows)
+    assert db.session.execute(db.select(RatingFollowUp.status)).scalar_one() == "open"
+    complaint = db.session.execute(db.select(Complaint)).scalar_one()
+    assert complaint.provider_id == provider_id(db, "zz-gas")
