@@ -8,7 +8,7 @@ from conftest import act, at
 from conftest import sign_in_web as _sign_in_web
 from flask import g
 
-from jointdesk.models import Complaint, Event, Provider, Rating, RatingFollowUp
+from jointdesk.models import Complaint, Event, Notification, Provider, Rating, RatingFollowUp
 
 
 @pytest.fixture
@@ -129,6 +129,9 @@ def test_bad_rating_opens_a_follow_up_due_on_the_working_calendar(client, db, do
     assert callback_due(fu) == at(2026, 11, 30, 10, 0)  # one working day: Monday 10:00
     actions = db.session.execute(db.select(Event.action).order_by(Event.id)).scalars().all()
     assert actions[-2:] == ["rating_given", "rating_follow_up_opened"]
+    # the representative who carried the service is told, with the due time
+    note = db.session.execute(db.select(Notification)).scalar_one()
+    assert note.kind == "rating_follow_up" and "2026-12-04 10:00" in note.message
 
 
 def follow_up_post(ui, fu_id, step, **data):
@@ -345,6 +348,10 @@ def test_hotline_form_and_the_supervisors_answer_and_close(ui, db, users):
     assert res.status_code == 200
     c = db.session.execute(db.select(Complaint)).scalar_one()
     assert (c.channel, c.created_by) == ("hotline", "clerk1")
+    told = db.session.execute(
+        db.select(Notification.user_id).where(Notification.kind == "complaint_received")
+    ).scalars()
+    assert list(told) == [users["supervisor"][0].id]
     assert c.provider_id == provider_id(db, "zz-gas")
     assert ui.get("/complaints").status_code == 403  # the clerk records, supervisors handle
 

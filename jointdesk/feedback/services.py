@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import case as sql_case
 from sqlalchemy.exc import IntegrityError
@@ -35,6 +36,7 @@ from jointdesk.logging_setup import redact
 from jointdesk.models import Case, Complaint, Provider, Rating, RatingFollowUp, User
 from jointdesk.models.feedback import BAD_RATING_MAX, RATING_LEVELS
 from jointdesk.models.types import utcnow
+from jointdesk.notify import notifier
 from jointdesk.policy.identity import is_valid_mobile
 from jointdesk.windows.services import new_query_code, query_code_digest
 from jointdesk.workingtime import working_calendar
@@ -217,6 +219,16 @@ def submit_rating(case, service: str, level, comment: str | None, channel: str) 
         )
         db.session.add(follow_up)
         db.session.flush()
+        if ticket.representative is not None:  # the one who carried the service is told
+            with force_locale("zh_CN"):
+                message = _(
+                    "Case %(reference)s: the applicant is dissatisfied with %(service)s; call "
+                    "back and rectify by %(due)s.",
+                    reference=case.reference,
+                    service=_service(service),
+                    due=_local(due),
+                )
+            notifier().send(ticket.representative, "rating_follow_up", message)
         audit.record(
             "rating_follow_up_opened",
             actor=audit.SYSTEM,
@@ -530,6 +542,7 @@ def create_complaint(
         except IntegrityError:  # a reference drawn twice, one in a billion: draw again
             db.session.rollback()
             continue
+        _tell_supervisors(complaint)
         audit.record(
             "complaint_received",
             actor=actor or COMPLAINANT,
@@ -544,6 +557,34 @@ def create_complaint(
         db.session.commit()
         return complaint, code
     raise RuntimeError("could not draw a unique complaint reference")
+
+
+def _service(code: str) -> str:
+    from jointdesk.labels import service_label
+
+    return str(service_label(code))
+
+
+def _local(moment: datetime) -> str:
+    zone = ZoneInfo(current_app.config["JOINTDESK_TIMEZONE"])
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+
+def _tell_supervisors(complaint: Complaint) -> None:
+    """Every active supervisor is told of a new complaint (through the notifier)."""
+    supervisors = db.session.execute(
+        db.select(User).where(User.role == "supervisor", User.active.is_(True))
+    ).scalars()
+    with force_locale("zh_CN"):
+        message = _(
+            "New complaint %(reference)s: %(subject)s; answer by %(due)s.",
+            reference=complaint.reference,
+            subject=complaint.subject,
+            due=_local(complaint.due_at),
+        )
+    send = notifier()
+    for user in supervisors:
+        send.send(user, "complaint_received", message)
 
 
 def complaint_for_complainant(reference: str, code: str) -> Complaint | None:
