@@ -240,6 +240,10 @@ def test_the_status_page_rating_block(ui, db, done_case):
     assert res.status_code == 404
     assert db.session.scalar(db.select(db.func.count(Rating.id))) == 0
     form["water-code"] = code
+    form["water-comment"] = "长" * 501
+    res = ui.post("/status/rating/water", data=form)
+    assert res.status_code == 422 and "最多500个字符" in res.get_data(as_text=True)
+    form["water-comment"] = ""
     form["water-level"] = ""
     res = ui.post("/status/rating/water", data=form)
     assert res.status_code == 422 and "请从五个等级中选择" in res.get_data(as_text=True)
@@ -293,8 +297,8 @@ def test_public_complaint_form_validates_field_by_field(ui, db, users, submit):
     case = submit(services=["water"])
     res = complaint_form(ui, provider="zz-gas", case_reference=case["reference"])
     assert res.status_code == 422 and "该申请中没有这家单位的业务" in res.get_data(as_text=True)
-    res = complaint_form(ui, provider="nope")
-    assert res.status_code == 422
+    res = complaint_form(ui, provider="nope", body="长" * 2001)
+    assert res.status_code == 422 and "最多2000个字符" in res.get_data(as_text=True)
     assert count_complaints(db) == 0
 
 

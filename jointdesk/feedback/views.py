@@ -16,7 +16,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import selectinload
 from wtforms import HiddenField, IntegerField, RadioField, SelectField, StringField, TextAreaField
-from wtforms.validators import Length, Optional
+from wtforms.validators import Optional
 
 from jointdesk.access import (
     can_handle_complaint,
@@ -84,7 +84,7 @@ class RatingForm(FlaskForm):
         coerce=_level,
         validate_choice=False,
     )
-    comment = TextAreaField(_l("Comment (optional)"), validators=[Length(max=5000)])
+    comment = TextAreaField(_l("Comment (optional)"))
 
 
 def render_status(form, case, not_found: bool, rating_forms: dict | None = None, status=200):
@@ -155,8 +155,8 @@ def rate(service: str):
 
 class FollowUpForm(FlaskForm):
     version = IntegerField(validators=[Optional()])
-    answer = TextAreaField(_l("What was verified and rectified"), validators=[Length(max=5000)])
-    note = TextAreaField(_l("Review note"), validators=[Length(max=5000)])
+    answer = TextAreaField(_l("What was verified and rectified"))
+    note = TextAreaField(_l("Review note"))
     decision = HiddenField()
 
 
@@ -275,23 +275,23 @@ def follow_up_step(follow_up_id: int, step: str):
 
 
 class ComplaintForm(FlaskForm):
-    name = StringField(_l("Your name"), validators=[Length(max=1000)])
-    phone = StringField(_l("Mobile phone"), validators=[Length(max=30)])
+    name = StringField(_l("Your name"))
+    phone = StringField(_l("Mobile phone"))
     provider = SelectField(_l("Provider complained about"), validate_choice=False)
-    case_reference = StringField(_l("Case reference (if any)"), validators=[Length(max=64)])
-    subject = StringField(_l("Subject"), validators=[Length(max=1000)])
-    body = TextAreaField(_l("What happened"), validators=[Length(max=10000)])
+    case_reference = StringField(_l("Case reference (if any)"))
+    subject = StringField(_l("Subject"))
+    body = TextAreaField(_l("What happened"))
 
 
 class ComplaintLookupForm(FlaskForm):
-    reference = StringField(_l("Complaint reference"), validators=[Length(max=32)])
-    code = StringField(_l("Query code"), validators=[Length(max=32)])
+    reference = StringField(_l("Complaint reference"))
+    code = StringField(_l("Query code"))
 
 
 class ComplaintStepForm(FlaskForm):
     version = IntegerField(validators=[Optional()])
-    answer = TextAreaField(_l("Answer to the complainant"), validators=[Length(max=5000)])
-    note = TextAreaField(_l("Closing note"), validators=[Length(max=5000)])
+    answer = TextAreaField(_l("Answer to the complainant"))
+    note = TextAreaField(_l("Closing note"))
 
 
 def _complaint_form() -> ComplaintForm:
