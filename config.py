@@ -214,6 +214,14 @@ def build_settings() -> dict:
         "JOINTDESK_LOGIN_LOCK_MINUTES": env_float("JOINTDESK_LOGIN_LOCK_MINUTES", 15),
         # a web session ends this many hours after sign-in at the latest
         "JOINTDESK_SESSION_HOURS": env_float("JOINTDESK_SESSION_HOURS", 12),
+        # ratings and complaints: working days to call back after a 差评 and to rectify it,
+        # working days to answer a complaint, and public complaint forms per client
+        "JOINTDESK_RATING_CALLBACK_DAYS": env_float("JOINTDESK_RATING_CALLBACK_DAYS", 1),
+        "JOINTDESK_RATING_RECTIFY_DAYS": env_float("JOINTDESK_RATING_RECTIFY_DAYS", 5),
+        "JOINTDESK_COMPLAINT_DAYS": env_float("JOINTDESK_COMPLAINT_DAYS", 5),
+        "JOINTDESK_COMPLAINT_SUBMIT_LIMIT": env_str(
+            "JOINTDESK_COMPLAINT_SUBMIT_LIMIT", "5 per hour;20 per day"
+        ),
         "BABEL_DEFAULT_LOCALE": "zh_CN",
         "BABEL_DEFAULT_TIMEZONE": env_str("JOINTDESK_TIMEZONE", "Asia/Shanghai"),
         "MAX_CONTENT_LENGTH": 256 * 1024,

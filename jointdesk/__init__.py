@@ -147,6 +147,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(messages_bp)
     app.register_blueprint(disclosure_bp)  # information disclosure: portal and staff pages
+
+    from jointdesk.feedback.views import bp as feedback_bp
+
+    app.register_blueprint(feedback_bp)
     milestones.register()  # web, command line and workers all build the app here
     init_errors(app)
 

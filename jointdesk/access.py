@@ -145,3 +145,41 @@ def can_edit_disclosure(user: User, provider_id: int) -> bool:
 
 def can_read_disclosure(user: User, provider_id: int) -> bool:
     return user.role in DISCLOSURE_READERS or can_edit_disclosure(user, provider_id)
+
+
+# --- ratings (好差评) and complaints (投诉举报) ------------------------------------------------
+# Follow-ups of a 差评: the rated provider's staff handle their own (callback, answer); the
+# supervisors review every one; administrators read. Complaints: the supervisors handle them,
+# the hotline clerk records them, administrators read every one, staff read (only) those
+# against their own provider.
+FOLLOW_UP_REVIEWERS = ("supervisor",)
+COMPLAINT_HANDLERS = ("supervisor",)
+COMPLAINT_RECORDERS = ("clerk",)
+
+
+def can_see_follow_up(user: User, provider_id: int) -> bool:
+    return user.role in ("supervisor", "admin") or (
+        user.role == "staff" and user.provider_id is not None and user.provider_id == provider_id
+    )
+
+
+def can_handle_follow_up(user: User, provider_id: int) -> bool:
+    return user.role == "staff" and user.provider_id is not None and user.provider_id == provider_id
+
+
+def can_review_follow_up(user: User) -> bool:
+    return user.role in FOLLOW_UP_REVIEWERS
+
+
+def can_see_complaint(user: User, provider_id: int | None) -> bool:
+    if user.role in ("supervisor", "admin"):
+        return True
+    return user.role == "staff" and user.provider_id is not None and user.provider_id == provider_id
+
+
+def can_handle_complaint(user: User) -> bool:
+    return user.role in COMPLAINT_HANDLERS
+
+
+def can_record_complaint(user: User) -> bool:
+    return user.role in COMPLAINT_RECORDERS

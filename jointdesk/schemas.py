@@ -1028,6 +1028,74 @@ SCHEMAS: dict[str, dict] = {
     },
 }
 
+# ratings (好差评) from the public status page and the app: the request and the answer
+RATING_COMMENT_MAX = 500
+SCHEMAS.update(
+    {
+        "RatingRequest": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["code", "service", "level"],
+            "properties": {
+                "code": {"type": "string", "maxLength": 32, "pattern": NO_NUL},
+                "service": {"enum": list(SERVICES), "x-errors": {"enum": "service"}},
+                "level": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 5,
+                    "description": "5 非常满意, 4 满意, 3 基本满意, 2 不满意, "
+                    "1 非常不满意; 2 and 1 open a follow-up by the provider",
+                    "x-errors": {
+                        "type": "rating_level",
+                        "minimum": "rating_level",
+                        "maximum": "rating_level",
+                    },
+                },
+                "comment": text(RATING_COMMENT_MAX, filled=False),
+            },
+        },
+        "PublicRatings": {
+            "type": "object",
+            "required": ["reference", "services"],
+            "properties": {
+                "reference": {"type": "string"},
+                "services": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["service", "provider", "status", "can_rate", "round"],
+                        "properties": {
+                            "service": {"enum": list(SERVICES)},
+                            "provider": {"type": "string"},
+                            "status": {"enum": list(TICKET_STATUSES)},
+                            "can_rate": {"type": "boolean"},
+                            "round": {
+                                "type": ["integer", "null"],
+                                "description": "the round a rating now would be (1, or 2 after "
+                                "the follow-up of a 差评 was closed); null when none is possible",
+                            },
+                            "follow_up": {"enum": ["open", "answered", "closed", None]},
+                            "ratings": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "required": ["round", "level", "comment", "created_at"],
+                                    "properties": {
+                                        "round": {"type": "integer"},
+                                        "level": {"type": "integer", "minimum": 1, "maximum": 5},
+                                        "comment": {"type": "string"},
+                                        "created_at": _TIME,
+                                    },
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    }
+)
+
 # --- checking ------------------------------------------------------------------------------------
 
 _formats = FormatChecker(formats=())
@@ -1088,6 +1156,7 @@ _MESSAGES = {
     "cn-mobile": lambda e: _("Not a mainland mobile number (11 digits starting with 1)."),
     "district": lambda e: _("Unknown district."),
     "otp_code": lambda e: _("Enter the 6-digit code sent to your phone."),
+    "rating_level": lambda e: _("Choose one of the five levels."),
     "action": lambda e: _("Unknown action."),
     "reason": lambda e: _("A reason is required."),
     "note": lambda e: _("Say what was agreed with the applicant."),

@@ -160,6 +160,7 @@ def load_demo_data() -> list[tuple[str, str, str]]:
     from jointdesk.disclosure.demo import load_demo_disclosure
 
     load_demo_disclosure()  # a published catalog for the four providers, three outage notices
+    _demo_feedback()
     return created
 
 
@@ -276,3 +277,30 @@ def _open_outbox_ids(case_id: int) -> list[int]:
             .where(Ticket.case_id == case_id, OutboxMessage.done_at.is_(None))
         ).scalars()
     )
+
+
+def _demo_feedback() -> None:
+    """Ratings (one 差评, followed up) on the demo's connected case and one complaint; once."""
+    from jointdesk.feedback import services as feedback
+    from jointdesk.models import Case
+
+    if _meta_get("demo_feedback_loaded") is not None:
+        return
+    case = db.session.execute(
+        db.select(Case).where(Case.applicant_name == "李秀英").order_by(Case.id).limit(1)
+    ).scalar_one_or_none()
+    if case is not None and all(t.status == "connected" for t in case.tickets):
+        feedback.submit_rating(case, "water", 5, "上门及时，一次办好。", "online")
+        feedback.submit_rating(case, "gas", 2, "通气后等了两天才来验表。", "online")
+    gas = db.session.execute(db.select(Provider).where(Provider.code == "zz-gas")).scalar_one()
+    data = feedback.ComplaintData(
+        "周敏",
+        "13700000371",
+        gas,
+        None,
+        "燃气报装咨询电话无人接听",
+        "连续两天工作时间拨打客服电话都无人接听。",
+    )
+    feedback.create_complaint(data, "online", None)
+    _meta_set("demo_feedback_loaded", utcnow().isoformat())
+    db.session.commit()

@@ -326,6 +326,43 @@ OPERATIONS: dict[str, dict[str, dict]] = {
             ],
         ),
     },
+    "/api/v1/public/cases/{reference}/ratings": {
+        "get": operation(
+            "The applicant's ratings (好差评) of each service, and whether it may be rated now "
+            "(public, by reference and query code, rate-limited with the status look-up)",
+            {"200": _body(ref("PublicRatings"), "per service")} | errors(400, 404, 429),
+            security=PUBLIC,
+            parameters=[
+                path_param("reference"),
+                query("code", {"type": "string", "pattern": NO_NUL}, required=True),
+            ],
+        ),
+        "post": operation(
+            "Rate one service on the five-level scale (the applicant, by query code)",
+            {
+                "201": _body(ref("PublicRatings"), "rated; every service's ratings"),
+                "401": _body(ref("Error"), "a bearer token was sent that is not valid"),
+                "403": _body(ref("Error"), "a token of a role other than the app's client"),
+                "404": _body(
+                    ref("Error"), "no case matches this reference and query code (one answer)"
+                ),
+                "409": _body(
+                    ref("Error"),
+                    "not_finished: the service is not connected yet; already_rated: rated in "
+                    "this round (a second rating only after the follow-up of a 差评 is closed)",
+                ),
+                "429": _body(ref("Error"), "too many look-ups from this client"),
+            },
+            security=[{}, *BEARER],
+            parameters=[path_param("reference")],
+            body="RatingRequest",
+            description="One rating per service and round: round 1 once the service is "
+            "connected; 不满意 (2) and 非常不满意 (1) open a follow-up by the provider (callback, "
+            "rectification, a supervisor's review), and once it is closed the service may be "
+            "rated once more (round 2). Channel online without a token, app with the app "
+            "client's (integration) token. Counted against the public status look-up's limit.",
+        ),
+    },
     "/api/v1/public/verification-codes": {
         "post": operation(
             "Send a one-time code to the applicant's phone (public, rate-limited)",

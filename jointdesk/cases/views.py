@@ -19,7 +19,6 @@ from jointdesk.cases.services import (
     case_stamp,
     load_case,
     people_names,
-    public_case_dict,
 )
 from jointdesk.extensions import db, limiter
 from jointdesk.models import Case, Ticket
@@ -112,19 +111,12 @@ def public_status():
     form = LookupForm()
     if request.method == "GET" and request.args.get("reference"):
         form.reference.data = request.args["reference"]
-    result = None
+    case = None
     not_found = False
-    outages: list = []
     if form.validate_on_submit():
         case = case_for_applicant(form.reference.data, form.code.data)
-        if case is not None:
-            result = public_case_dict(case)
-            # current outage notices in the case's district for a service on it
-            from jointdesk.disclosure.services import outages_for_case
+        not_found = case is None
+    # the page with, per finished service, the applicant's rating block (好差评)
+    from jointdesk.feedback.views import render_status
 
-            outages = outages_for_case(case)
-        else:
-            not_found = True
-    return render_template(
-        "cases/public.html", form=form, result=result, not_found=not_found, outages=outages
-    )
+    return render_status(form, case, not_found)

@@ -1,0 +1,1 @@
+"""Ratings (好差评), their follow-ups, and complaints (投诉举报)."""
