@@ -70,14 +70,36 @@ def open_as(browser, server):
         context.close()
 
 
+# the selects whose chosen option's text is wider than the select shows (arrow and padding
+# taken off)
+CUT_SELECTS_JS = """
+() => {
+  const ctx = document.createElement("canvas").getContext("2d");
+  const cut = [];
+  for (const s of document.querySelectorAll("select")) {
+    const style = getComputedStyle(s);
+    ctx.font = style.fontSize + " " + style.fontFamily;
+    const text = s.options[s.selectedIndex].text;
+    const padding = parseFloat(style.paddingLeft) + parseFloat(style.paddingRight);
+    const room = s.clientWidth - padding - 20;
+    if (ctx.measureText(text).width > room) cut.push(text);
+  }
+  return cut;
+}
+"""
+
+
 def sign_in(visit: Visit, base: str, username: str) -> None:
+    """With the keyboard only: the username field has the focus, Tab to the password, Enter."""
     page = visit.page
     page.goto(base + "/login")
     visit.check("login")
-    page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码").fill(TEST_PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_load_state("load")
+    assert page.evaluate("document.activeElement.name") == "username"
+    page.keyboard.type(username)
+    page.keyboard.press("Tab")
+    page.keyboard.type(TEST_PASSWORD)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
     assert "/login" not in page.url, page.content()[:2000]
 
 
@@ -103,6 +125,7 @@ def test_every_role_through_its_main_journey(viewport, server, open_as, db, user
     page.wait_for_load_state("load")
     summary = page.locator("#error-summary")
     assert summary.is_visible()
+    assert page.evaluate("document.activeElement.id") == "error-summary"  # read out first
     assert summary.locator("a[href='#applicant_name']").count() == 1
     assert page.locator("#applicant_name").get_attribute("aria-invalid") == "true"
     described = page.locator("#applicant_name").get_attribute("aria-describedby")
@@ -146,6 +169,8 @@ def test_every_role_through_its_main_journey(viewport, server, open_as, db, user
     page = staff.page
     assert "/desk" in page.url
     staff.check("queue")
+    if viewport == "desktop":  # service, status and dates on one line each: one-line rows
+        assert page.locator("table.queue tbody tr").first.bounding_box()["height"] < 50
     page.get_by_role("link", name=reference).click()
     page.wait_for_load_state("load")
     staff.check("ticket")
@@ -153,6 +178,13 @@ def test_every_role_through_its_main_journey(viewport, server, open_as, db, user
     accept = page.get_by_role("button", name="受理", exact=True)
     if viewport == "desktop":
         assert accept.bounding_box()["y"] + accept.bounding_box()["height"] <= 900
+    # 退回 cannot be undone: it asks first, and "cancel" leaves the ticket as it was
+    asked: list[str] = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.get_by_label("退回原因").fill("不在供水范围")
+    page.get_by_role("button", name="退回", exact=True).click()
+    assert asked and "退回" in asked[0]
+    assert "/action" not in page.url and flash_text(page) == ""
     accept.click()
     page.wait_for_load_state("load")
     assert "已受理" in flash_text(page)
@@ -186,6 +218,9 @@ def test_every_role_through_its_main_journey(viewport, server, open_as, db, user
     ):
         page.goto(base + path)
         admin.check(name)
+    if viewport == "desktop":  # the routing table shows whole provider names
+        page.goto(base + "/admin/routing")
+        assert page.evaluate(CUT_SELECTS_JS) == []
     problems += admin.problems
 
     # --- the applicant on a phone (or at a desk) ----------------------------------------------
@@ -205,3 +240,28 @@ def test_every_role_through_its_main_journey(viewport, server, open_as, db, user
     problems += applicant.problems
 
     assert not problems, "\n".join(problems)
+
+
+def test_the_checks_themselves_find_what_they_look_for(browser):
+    """The harness is not blind: an unlabelled field is an axe violation, English is found,
+    and a page wider than the phone scrolls sideways."""
+    from browser_harness import axe_violations, untranslated
+
+    assert untranslated(["请登录 Sign in", "中文 English", "请用 `jointdesk run` 启动"]) == [
+        "'Sign in' in '请登录 Sign in'"
+    ]
+    context = browser.new_context(viewport={"width": 390, "height": 844}, bypass_csp=True)
+    page = context.new_page()
+    page.set_content(
+        '<html lang="zh-CN"><title>t</title><main><input type="text">'
+        '<div style="width:800px">宽</div></main></html>'
+    )
+    found = axe_violations(page)
+    assert any(v.startswith("label (critical)") for v in found), found
+    assert page.evaluate("document.documentElement.scrollWidth") > 390
+    page.set_content(
+        '<select style="width:120px"><option>国网河南省电力公司郑州供电公司</option></select>'
+        '<select style="width:300px"><option>郑州热力集团有限公司</option></select>'
+    )
+    assert page.evaluate(CUT_SELECTS_JS) == ["国网河南省电力公司郑州供电公司"]
+    context.close()
