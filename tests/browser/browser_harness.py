@@ -67,15 +67,15 @@ def browser_problem() -> str | None:
 
 # two or more English words in a row ("Sign in", "No tickets.") in text a person reads
 ENGLISH_RUN = re.compile(r"[A-Za-z][a-z]+(?:[ '\-][A-Za-z][a-z]+)+")
-# what may be English in the Chinese UI: the other language's name in the switch, and the
-# product names people know in Latin letters
-ALLOWED_ENGLISH = {"English"}
+# what may be English in the Chinese UI (the switch to English is marked lang="en" instead)
+ALLOWED_ENGLISH: set[str] = set()
 
 # the visible text of the page and the texts a screen reader reads (labels, placeholders,
-# alternative texts), without code, data marked translate="no", scripts and styles
+# alternative texts), without code, data marked translate="no", text marked as English (the
+# language switch), scripts and styles
 VISIBLE_TEXTS_JS = """
 () => {
-  const skip = "script, style, noscript, code, kbd, samp, [translate=no]";
+  const skip = "script, style, noscript, code, kbd, samp, [translate=no], [lang=en]";
   const out = [];
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   while (walker.nextNode()) {
@@ -157,6 +157,33 @@ class Visit:
         ]
         if axe:
             self.problems += [f"{where} axe {v}" for v in axe_violations(page)]
+
+    def check_english(self, name: str) -> None:
+        """The page in English: no Chinese left in its labels, buttons, headers and menu."""
+        page = self.page
+        page.wait_for_load_state("load")
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{self.viewport}-{self.who}-{name}-en.png"))
+        where = f"[{self.viewport} {self.who} {name} en {page.url}]"
+        self.problems += [
+            f"{where} Chinese in the English UI {t!r}"
+            for t in chinese_in_english(page.evaluate(UI_TEXTS_JS))
+        ]
+
+
+# the words of the UI itself (not the data shown in it): in English none may be Chinese but for
+# a policy term quoted in brackets, such as 容缺
+UI_TEXTS_JS = """
+() => Array.from(document.querySelectorAll("label, button, th, legend, h2, nav a"))
+  .filter(el => !el.closest("[translate=no], [lang^=zh]"))
+  .map(el => el.innerText.trim()).filter(Boolean)
+"""
+CHINESE = re.compile(r"[\u3400-\u9fff]")
+
+
+def chinese_in_english(texts: list[str]) -> list[str]:
+    """The UI texts with Chinese in them, once bracketed terms are taken out."""
+    return [t for t in texts if CHINESE.search(re.sub(r"[(（][^)）]*[)）]", "", t))]
 
 
 def axe_violations(page) -> list[str]:

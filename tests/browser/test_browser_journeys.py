@@ -221,6 +221,19 @@ def test_every_role_through_its_main_journey(viewport, server, open_as, db, user
     if viewport == "desktop":  # the routing table shows whole provider names
         page.goto(base + "/admin/routing")
         assert page.evaluate(CUT_SELECTS_JS) == []
+        # and the same pages in English: nothing of the UI left in Chinese
+        page.goto(base + "/admin/")
+        page.get_by_role("button", name="English").click()
+        page.wait_for_load_state("load")
+        for name, path in (
+            ("dashboard", "/admin/"),
+            ("calendar", "/admin/calendar"),
+            ("routing", "/admin/routing"),
+            ("users", "/admin/users"),
+            ("queue", "/desk/?provider=zz-water&status=all"),
+        ):
+            page.goto(base + path)
+            admin.check_english(name)
     problems += admin.problems
 
     # --- the applicant on a phone (or at a desk) ----------------------------------------------
@@ -247,7 +260,7 @@ def test_the_checks_themselves_find_what_they_look_for(browser):
     and a page wider than the phone scrolls sideways."""
     from browser_harness import axe_violations, untranslated
 
-    assert untranslated(["请登录 Sign in", "中文 English", "请用 `jointdesk run` 启动"]) == [
+    assert untranslated(["请登录 Sign in", "请用 `jointdesk run` 启动"]) == [
         "'Sign in' in '请登录 Sign in'"
     ]
     context = browser.new_context(viewport={"width": 390, "height": 844}, bypass_csp=True)
