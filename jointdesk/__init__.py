@@ -103,11 +103,18 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from jointdesk.security import init_security
 
     init_security(app)
+    from jointdesk.catalogs import app_words_for_form_messages, catalog_directory
+
     babel.init_app(
         app,
         locale_selector=select_locale,
-        default_translation_directories=str(PACKAGE_DIR / "translations"),
+        default_translation_directories=str(
+            catalog_directory(
+                PACKAGE_DIR / "translations", Path(app.instance_path) / "translations"
+            )
+        ),
     )
+    app_words_for_form_messages()
     # the locale is chosen per request, even where an app context outlives one (tests, CLI)
     app.before_request(flask_babel_refresh)
     app.before_request(forget_calendar)

@@ -131,3 +131,17 @@ ROLE_LABELS = {
 
 def service_label(code: str):
     return SERVICE_LABELS.get(code, code)
+
+
+# the holiday names of the chinesecalendar library (English there); the statutory ones of
+# years past its data come in Chinese already
+HOLIDAY_LABELS = {
+    "New Year's Day": _l("New Year's Day"),
+    "Spring Festival": _l("Spring Festival"),
+    "Tomb-sweeping Day": _l("Tomb-sweeping Day"),
+    "Labour Day": _l("Labour Day"),
+    "Dragon Boat Festival": _l("Dragon Boat Festival"),
+    "National Day": _l("National Day"),
+    "Mid-autumn Festival": _l("Mid-autumn Festival"),
+    "Anti-Fascist 70th Day": _l("Anti-Fascist 70th Day"),
+}

@@ -22,7 +22,7 @@ from jointdesk.cases.services import (
 )
 from jointdesk.extensions import db, limiter
 from jointdesk.models import Case, Ticket
-from jointdesk.policy.identity import normalize_phone
+from jointdesk.policy.identity import normalize_id, normalize_phone, without_separators
 from jointdesk.policy.process import case_status
 from jointdesk.windows.services import case_for_applicant, reissue_query_code
 
@@ -35,15 +35,18 @@ class LookupForm(FlaskForm):
 
 
 class SearchForm(FlaskForm):
-    q = StringField(_l("Reference or applicant phone"), validators=[Length(max=32)])
+    q = StringField(
+        _l("Reference, applicant phone, name or ID number"), validators=[Length(max=100)]
+    )
 
 
 @bp.route("/cases", methods=["GET", "POST"])
 @roles_required("clerk", "staff", "supervisor", "admin")
 def search():
-    """Recent cases, or those matching a reference (anyone) or the applicant's phone (clerks).
+    """Recent cases, or those matching a reference (anyone) or, for clerks, the applicant's
+    phone, whole ID number or name (a part of it will do).
 
-    The search is a POST, so phone numbers never travel in URLs and access logs."""
+    The search is a POST, so phone and ID numbers never travel in URLs and access logs."""
     form = SearchForm()
     q = ""
     query = db.select(Case).order_by(Case.created_at.desc()).limit(50)
@@ -53,8 +56,16 @@ def search():
     if form.validate_on_submit() and (form.q.data or "").strip():
         q = form.q.data.strip()
         if current_user.role == "clerk":
-            phone = normalize_phone(q)  # stored NFKC-normalised: full-width digits find it too
-            query = query.where(or_(Case.reference == q.upper(), Case.applicant_phone == phone))
+            # stored NFKC-normalised: full-width digits find them too; spaces and dashes as typed
+            number = without_separators(q)
+            query = query.where(
+                or_(
+                    Case.reference == q.upper(),
+                    Case.applicant_phone == normalize_phone(number),
+                    Case.applicant_id_number == normalize_id(number),  # the whole number only
+                    Case.applicant_name.contains(q, autoescape=True),
+                )
+            )
         else:
             query = query.where(Case.reference == q.upper())
     cases = db.session.execute(query).scalars().all()

@@ -448,10 +448,16 @@ class QueueCursor:
         return cls(closed, moments[0], moments[1], ticket_id)
 
 
+# the queue's default filter: the open work (queued, accepted, suspended), not the closed
+OPEN_WORK = "open"
+
+
 def _queue_filters(provider_id: int, status: str | None, overdue: bool | None) -> list:
     now = utcnow()
     filters = [Ticket.provider_id == provider_id, Ticket.status != DISPATCHING]
-    if status:
+    if status == OPEN_WORK:
+        filters.append(Ticket.status.in_(sorted(OPEN)))
+    elif status:
         filters.append(Ticket.status == status)
     # the provider's clock stands still at a suspension or while a permit is pending
     pending_since = (

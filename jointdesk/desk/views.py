@@ -20,6 +20,7 @@ from jointdesk.auth import roles_required
 from jointdesk.cases.read import load_tickets_data
 from jointdesk.cases.services import ticket_dict
 from jointdesk.desk.services import (
+    OPEN_WORK,
     ActionRefused,
     BadCursor,
     QueueCursor,
@@ -29,8 +30,15 @@ from jointdesk.desk.services import (
     suspensions_query,
 )
 from jointdesk.extensions import db
+from jointdesk.labels import MATERIAL_LABELS, PERMIT_LABELS, SUSPENSION_REASON_LABELS
 from jointdesk.models import Provider, Ticket, User
-from jointdesk.policy.process import ACTIONS, SUSPENSION_REASONS, TICKET_STATUSES
+from jointdesk.policy.process import (
+    ACTIONS,
+    SUSPENSION_REASONS,
+    TICKET_STATUSES,
+    offered_actions,
+    permits_pending,
+)
 
 bp = Blueprint("desk", __name__, url_prefix="/desk")
 PER_PAGE = 25
@@ -50,7 +58,8 @@ class ActionForm(FlaskForm):
 @bp.route("/")
 @roles_required("staff", "supervisor", "admin")
 def queue():
-    """The queue, oldest due first, filtered by status and overdue."""
+    """The queue, oldest due first, filtered by status (the open work unless asked otherwise)
+    and overdue."""
     if current_user.role == "staff":
         provider = current_user.provider
     else:
@@ -64,8 +73,10 @@ def queue():
         )
     if provider is None or not can_read_queue(current_user, provider.id):
         abort(404)
-    status = request.args.get("status") or None
-    if status not in TICKET_STATUSES:
+    # the open work by default; "all" for every ticket, or one status
+    chosen = request.args.get("status") or OPEN_WORK
+    status = chosen if chosen in (*TICKET_STATUSES, OPEN_WORK) else OPEN_WORK
+    if chosen == "all":
         status = None
     overdue = {"1": True, "0": False}.get(request.args.get("overdue", ""))
     page = min(max(request.args.get("page", 1, type=int) or 1, 1), 100_000)
@@ -96,7 +107,7 @@ def queue():
         tickets=[(t, ticket_dict(t)) for t in result.items],
         pagination=result,
         page=None if after is not None else page,
-        status=status,
+        status=status or "all",
         overdue=request.args.get("overdue", ""),
         statuses=TICKET_STATUSES,
     )
@@ -121,7 +132,47 @@ def ticket(ticket_id: int):
         .order_by(User.username)
     ).scalars()
     form.representative.choices = [(u.username, u.label) for u in colleagues]
-    return render_template("desk/ticket.html", ticket=t, data=ticket_dict(t), form=form)
+    permits = {p.kind: p.status for p in t.permits}
+    return render_template(
+        "desk/ticket.html",
+        ticket=t,
+        data=ticket_dict(t),
+        form=form,
+        actions=offered_actions(t.status, [s.name for s in t.steps], permits),
+        permits_pending=[str(PERMIT_LABELS.get(k, k)) for k in permits_pending(permits)],
+    )
+
+
+def done_message(ticket: Ticket, form: ActionForm) -> str:
+    """What the action just did, in words (not one "done" for all)."""
+    action, reason = form.action.data, (form.reason.data or "").strip()
+    if action == "accept":
+        return _("Accepted. The ticket is now in progress.")
+    if action == "connect":
+        return _("Inspected and connected. The ticket is closed.")
+    if action == "return":
+        return _("Returned: %(reason)s", reason=reason)
+    if action == "suspend":
+        label = str(SUSPENSION_REASON_LABELS.get(form.reason_code.data or "", ""))
+        return _("Clock stopped: %(reason)s", reason=" — ".join(x for x in (label, reason) if x))
+    if action == "resume":
+        return _("Clock running again.")
+    if action == "assign":
+        name = ticket.representative.label if ticket.representative else ""
+        return _("Representative assigned: %(name)s", name=name)
+    if action == "permit_file":
+        return _("%(permit)s: marked filed.", permit=PERMIT_LABELS.get(form.permit.data, ""))
+    if action == "permit_grant":
+        return _("%(permit)s: marked granted.", permit=PERMIT_LABELS.get(form.permit.data, ""))
+    if action == "material_received":
+        return _("%(material)s: handed over.", material=MATERIAL_LABELS.get(form.material.data, ""))
+    if action == "material_waive":
+        return _(
+            "%(material)s: waived (%(reason)s).",
+            material=MATERIAL_LABELS.get(form.material.data, ""),
+            reason=reason,
+        )
+    return _("Contact with the applicant recorded.")
 
 
 @bp.post("/tickets/<int(max=2147483647):ticket_id>/action")
@@ -152,7 +203,7 @@ def act(ticket_id: int):
         for message in exc.fields.values():
             flash(message, "error")
     else:
-        flash(_("Done."), "success")
+        flash(done_message(t, form), "success")
     return redirect(url_for("desk.ticket", ticket_id=ticket_id))
 
 

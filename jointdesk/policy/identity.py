@@ -36,6 +36,17 @@ def normalize_phone(value: str) -> str:
     return unicodedata.normalize("NFKC", value).strip()
 
 
+# what people put between groups of digits when they read a number out or copy it from a
+# document: spaces (full-width too) and dashes of every width
+_SEPARATORS = re.compile(r"[\s\u2010-\u2015\u2212\-]+")
+
+
+def without_separators(value: str) -> str:
+    """The number as typed without its spaces and dashes (``138 0013-8000`` is
+    ``13800138000``); NFKC first, so full-width spaces and dashes go too."""
+    return _SEPARATORS.sub("", unicodedata.normalize("NFKC", value))
+
+
 def resident_id_check_char(first17: str) -> str:
     total = sum(int(ch) * w for ch, w in zip(first17, _ID_WEIGHTS, strict=True))
     return _ID_CHECK[total % 11]

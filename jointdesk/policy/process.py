@@ -167,6 +167,13 @@ def allowed_actions(status: str, steps: Iterable[str]) -> list[str]:
     return list(_allowed_actions(status, tuple(steps)))
 
 
+def offered_actions(status: str, steps: Iterable[str], permits: dict[str, str]) -> list[str]:
+    """The actions a ticket's page offers: those its state allows, but not 验收接通 while a
+    permit is pending (``permits``: kind → status), which would only be refused."""
+    pending = permits_pending(permits)
+    return [a for a in allowed_actions(status, steps) if not (a == "connect" and pending)]
+
+
 @functools.cache
 def _allowed_actions(status: str, steps: tuple[str, ...]) -> tuple[str, ...]:
     """The actions ``next_status`` admits (a handful of combinations, worked out once)."""

@@ -27,3 +27,10 @@
     });
   });
 })();
+// A form sent back with errors: the summary at its top takes the focus, so that a screen reader
+// reads it and a keyboard user tabs on to its links, each of which leads to its field.
+document.addEventListener("DOMContentLoaded", function () {
+  "use strict";
+  var summary = document.getElementById("error-summary");
+  if (summary) summary.focus();
+});

@@ -78,9 +78,9 @@ def new_application():
                 return redirect(url_for("windows.receipt", reference=case.reference, t=claim.key))
             form.confirm_duplicate.data = False
         except ValidationFailed as exc:
+            # each message on its field and in the summary at the top of the form
             for message in form.attach_errors(exc.fields):
                 flash(message, "error")
-            flash(_("Please correct the marked fields; nothing was saved."), "error")
         except idempotency.Replay as exc:  # the same form, posted twice at once
             return _first_receipt(exc.row, claim)
     return render_template("windows/new.html", form=form, duplicates=duplicates)
