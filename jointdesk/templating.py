@@ -11,7 +11,7 @@ from flask_babel import get_locale
 from jointdesk import labels
 from jointdesk.auth.views import PostForm
 from jointdesk.policy.identity import mask_id_number, mask_name, mask_phone
-from jointdesk.policy.process import ACTIONS_NEEDING_REASON
+from jointdesk.policy.process import ACTIONS_NEEDING_REASON, APPLICANT_ACTS
 
 
 def local_time(value: datetime | str | None) -> str:
@@ -52,6 +52,7 @@ def init_templating(app: Flask) -> None:
         return {
             "L": labels,
             "ACTIONS_NEEDING_REASON": ACTIONS_NEEDING_REASON,
+            "APPLICANT_ACTS": APPLICANT_ACTS,
             "post_form": PostForm(formdata=None),  # only its CSRF token is used
             "current_locale": "en" if str(get_locale() or "zh").startswith("en") else "zh_CN",
         }

@@ -573,6 +573,7 @@ def test_the_status_page_shows_a_current_outage_in_the_cases_district(
                 "reference": case["reference"],
                 "code": case["query_code"],
             },
+            follow_redirects=True,
         ).get_data(as_text=True)
 
     html = status_page(in_jinshui)

@@ -224,7 +224,9 @@ def test_the_status_page_rating_block(ui, db, done_case):
     ref, code = done_case["reference"], done_case["query_code"]
     page = ui.get(f"/status?reference={ref}").get_data(as_text=True)
     html = ui.post(
-        "/status", data={"csrf_token": token(page), "reference": ref, "code": code}
+        "/status",
+        data={"csrf_token": token(page), "reference": ref, "code": code},
+        follow_redirects=True,
     ).get_data(as_text=True)
     assert 'action="/status/rating/water' in html  # connected: rateable
     assert 'action="/status/rating/gas' not in html  # still waiting
@@ -249,6 +251,8 @@ def test_the_status_page_rating_block(ui, db, done_case):
     assert res.status_code == 422 and "请从五个等级中选择" in res.get_data(as_text=True)
     form["water-level"] = "3"
     res = ui.post("/status/rating/water", data=form)
+    assert res.status_code == 303  # back to the case's own address (post/redirect/get)
+    res = ui.get(res.headers["Location"])
     assert res.status_code == 200 and "感谢您的评价" in res.get_data(as_text=True)
     assert "基本满意" in res.get_data(as_text=True)
     assert db.session.execute(db.select(Rating.level)).scalar_one() == 3

@@ -95,3 +95,175 @@ def test_case_view_leads_with_each_service_and_names_people(
     assert ">system<" not in timeline
     assert "郑州自来水投资控股有限公司" in timeline and "zz-water" not in timeline
     assert db.session.get(User, water.id).username == "water1"
+
+
+# --- the applicant's status page: post/redirect/get, remembered, live ------------------------
+
+
+def _look_up(ui, ref, code, **kwargs):
+    from flask import g
+    from test_web_ui import csrf_token
+
+    g.pop("csrf_token", None)  # the tests share one app context: each client its own token
+    page = ui.get("/status").get_data(as_text=True)
+    return ui.post(
+        "/status", data={"csrf_token": csrf_token(page), "reference": ref, "code": code}, **kwargs
+    )
+
+
+@pytest.fixture
+def ui(app, db):
+    app.config["WTF_CSRF_ENABLED"] = True
+    yield app.test_client()
+    app.config["WTF_CSRF_ENABLED"] = False
+
+
+def test_the_status_result_has_its_own_address_and_a_refresh_costs_no_lookup(
+    app, ui, db, one_water_case
+):
+    ref, code = one_water_case["reference"], one_water_case["query_code"]
+    res = _look_up(ui, ref, code)
+    assert res.status_code == 303
+    assert res.headers["Location"] == f"/status?reference={ref}"  # the receipt's QR address
+    limit = int(app.config["JOINTDESK_PUBLIC_LOOKUP_LIMIT"].split()[0])
+    for _ in range(limit + 2):  # refreshing (or a bookmark) never spends the look-up limit
+        page = ui.get(f"/status?reference={ref}")
+        assert page.status_code == 200
+        assert page.headers["Cache-Control"] == "no-store"
+    html = page.get_data(as_text=True)
+    assert "张*" in html and ref in html and code not in html  # the code is never echoed
+    assert f'data-live="/status/stamp?reference={ref}"' in html
+    # another browser (or this one after "forget") gets the form, the reference filled in
+    other = app.test_client()
+    html = other.get(f"/status?reference={ref}").get_data(as_text=True)
+    assert 'name="code"' in html and f'value="{ref}"' in html and "张*" not in html
+    assert other.get(f"/status/stamp?reference={ref}").status_code == 404
+    # a wrong code is answered on the spot, with no redirect and no grant
+    res = _look_up(other, ref, "00000000")
+    assert res.status_code == 200 and "没有与该办件编号和查询码匹配的办件" in res.get_data(
+        as_text=True
+    )
+    assert other.get(f"/status/stamp?reference={ref}").status_code == 404
+
+
+def test_a_new_query_code_ends_what_browsers_remembered(app, ui, db, users, one_water_case):
+    from jointdesk.models import Case
+    from jointdesk.windows.services import reissue_query_code
+
+    ref, code = one_water_case["reference"], one_water_case["query_code"]
+    _look_up(ui, ref, code)
+    assert ui.get(f"/status/stamp?reference={ref}").status_code == 200
+    case = db.session.execute(db.select(Case).where(Case.reference == ref)).scalar_one()
+    reissue_query_code(case, users["clerk"][0])
+    db.session.commit()
+    assert ui.get(f"/status/stamp?reference={ref}").status_code == 404
+    html = ui.get(f"/status?reference={ref}").get_data(as_text=True)
+    assert 'name="code"' in html and "张*" not in html
+
+
+def test_forgetting_on_a_shared_device(ui, db, one_water_case):
+    from test_web_ui import csrf_token
+
+    ref, code = one_water_case["reference"], one_water_case["query_code"]
+    _look_up(ui, ref, code)
+    page = ui.get(f"/status?reference={ref}").get_data(as_text=True)
+    assert "张*" in page
+    res = ui.post("/status/forget", data={"csrf_token": csrf_token(page)})
+    assert res.status_code == 303
+    assert "张*" not in ui.get(f"/status?reference={ref}").get_data(as_text=True)
+
+
+def test_the_status_stamp_follows_the_case(client, ui, db, users, one_water_case):
+    ref, code = one_water_case["reference"], one_water_case["query_code"]
+    ticket_id = one_water_case["tickets"][0]["id"]
+    _look_up(ui, ref, code)
+    first = ui.get(f"/status/stamp?reference={ref}").get_json()["stamp"]
+    assert act(client, users["water"][1], ticket_id, action="accept").status_code == 200
+    assert ui.get(f"/status/stamp?reference={ref}").get_json()["stamp"] != first
+
+
+def test_a_paused_service_says_why_and_what_the_applicant_must_do(
+    client, ui, db, users, submit, deliver_all
+):
+    case = submit(services=["water", "gas"])
+    deliver_all()
+    water, gas = (
+        next(t["id"] for t in case["tickets"] if t["service"] == s) for s in ("water", "gas")
+    )
+    for who, tid in (("water", water), ("gas", gas)):
+        assert act(client, users[who][1], tid, action="accept").status_code == 200
+    res = act(
+        client,
+        users["water"][1],
+        water,
+        action="suspend",
+        reason_code="applicant_waiting",
+        reason="请提供房产证复印件",
+    )
+    assert res.status_code == 200, res.get_json()
+    res = act(
+        client,
+        users["gas"][1],
+        gas,
+        action="suspend",
+        reason_code="force_majeure",
+        reason="内部备注：等施工队",
+    )
+    assert res.status_code == 200, res.get_json()
+    html = _look_up(ui, case["reference"], case["query_code"], follow_redirects=True).get_data(
+        as_text=True
+    )
+    water_card = html[html.index('id="service-water"') : html.index('id="service-gas"')]
+    assert "请提供房产证复印件" in water_card and "请联系您的客户代表" in water_card
+    gas_card = html[html.index('id="service-gas"') :]
+    assert "暂停办理原因" in gas_card and "内部备注" not in gas_card  # staff words stay inside
+    # the public API says the same
+    api = client.get(f"/api/v1/public/cases/{case['reference']}?code={case['query_code']}")
+    tickets = {t["service"]: t for t in api.get_json()["tickets"]}
+    assert tickets["water"]["suspend_reason"] == "请提供房产证复印件"
+    assert tickets["gas"]["suspend_reason_code"] == "force_majeure"
+    assert "suspend_reason" not in tickets["gas"]
+
+
+def test_a_remembered_look_up_rates_without_sending_the_code_again(
+    client, ui, db, users, one_water_case
+):
+    import re
+
+    from jointdesk.models import Rating
+
+    ref, code = one_water_case["reference"], one_water_case["query_code"]
+    ticket_id = one_water_case["tickets"][0]["id"]
+    for action in ("accept", "connect"):
+        assert act(client, users["water"][1], ticket_id, action=action).status_code == 200
+    html = _look_up(ui, ref, code, follow_redirects=True).get_data(as_text=True)
+    assert code not in html  # the rating form does not carry the code either
+    token = re.search(
+        r'id="water-csrf_token" name="water-csrf_token" type="hidden" value="([^"]+)"', html
+    )
+    assert token, html[:3000]
+    res = ui.post(
+        "/status/rating/water",
+        data={
+            "water-csrf_token": token.group(1),
+            "water-reference": ref,
+            "water-code": "",
+            "water-level": "5",
+            "water-comment": "",
+        },
+    )
+    assert res.status_code == 303
+    assert db.session.execute(db.select(Rating.level)).scalar_one() == 5
+    # a browser that never proved the case cannot rate it
+    from flask import g
+
+    g.pop("csrf_token", None)
+    other = ui.application.test_client()
+    page = other.get("/status").get_data(as_text=True)
+    other_token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    res = other.post(
+        "/status/rating/water",
+        data={"water-csrf_token": other_token, "water-reference": ref, "water-level": "1"},
+    )
+    assert res.status_code in (400, 404)
+    assert db.session.execute(db.select(db.func.count(Rating.id))).scalar_one() == 1

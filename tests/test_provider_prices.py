@@ -242,6 +242,7 @@ def test_who_may_publish_and_the_audit_trail(app, db, users, submit, deliver_all
     html = public.post(
         "/status",
         data={"csrf_token": csrf(page), "reference": case["reference"], "code": case["query_code"]},
+        follow_redirects=True,
     ).get_data(as_text=True)
     assert "¥21660.00" in html and "每米 180.50 元" in html and "¥300.00" in html
     assert f"经营企业公示的收费依据: {BASIS}" in html

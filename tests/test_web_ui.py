@@ -188,6 +188,7 @@ def test_public_status_page(ui, users, submit):
             "reference": case["reference"],
             "code": case["query_code"],
         },
+        follow_redirects=True,
     )
     html = res.get_data(as_text=True)
     assert "张*" in html and "138****0000" in html and "13800000000" not in html

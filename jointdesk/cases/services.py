@@ -18,7 +18,12 @@ from jointdesk.models import Case, Event, Ticket, User
 from jointdesk.models.types import utcnow
 from jointdesk.policy.clock import WorkingCalendar
 from jointdesk.policy.identity import mask_id_number, mask_name, mask_phone
-from jointdesk.policy.process import allowed_actions, case_status
+from jointdesk.policy.process import (
+    APPLICANT_ACTS,
+    SUSPENDED,
+    allowed_actions,
+    case_status,
+)
 from jointdesk.workingtime import working_calendar
 
 
@@ -139,14 +144,23 @@ def ticket_dict(
             data["representative"]["username"] = rep.username
     elif view == APPLICANT and ticket.status == "returned":
         data["return_reason"] = ticket.return_reason
+    elif view == APPLICANT and ticket.status == SUSPENDED:
+        # why the clock stopped; the provider's words only when the applicant must act on them
+        code = next((s.reason_code for s in ticket.suspensions if s.ended_at is None), None)
+        data["suspend_reason_code"] = code
+        if code in APPLICANT_ACTS:
+            data["suspend_reason"] = ticket.suspend_reason
     return data
 
 
-def case_stamp(reference: str) -> tuple[str, list[int]] | None:
+def case_stamp(
+    reference: str, query_code_digest: str | None = None
+) -> tuple[str, list[int]] | None:
     """What changes a case's pages, in one small indexed read: its newest event (every action,
     hand-over and material change writes one) and each ticket's status, light and version.
-    Returns (stamp, the tickets' provider ids, for the access check), or None: no such case.
-    Live pages poll this instead of reading the whole case again."""
+    Returns (stamp, the tickets' provider ids, for the access check), or None: no such case
+    (or, with ``query_code_digest``, not with that query code). Live pages poll this instead of
+    reading the whole case again."""
     last_event = db.select(db.func.max(Event.id)).where(Event.case_id == Case.id).scalar_subquery()
     rows = db.session.execute(
         db.select(
@@ -159,7 +173,10 @@ def case_stamp(reference: str) -> tuple[str, list[int]] | None:
         )
         .select_from(Case)
         .join(Ticket, Ticket.case_id == Case.id)
-        .where(Case.reference == reference)
+        .where(
+            Case.reference == reference,
+            *([Case.query_code_hash == query_code_digest] if query_code_digest else []),
+        )
         .order_by(Ticket.id)
     ).all()
     if not rows:

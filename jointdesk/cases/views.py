@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+import time
+
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -115,19 +128,95 @@ def new_query_code(reference: str):
     return redirect(url_for("windows.receipt", reference=case.reference, t=link))
 
 
+# The applicant's look-up, once proven, is remembered by this browser for a while (the signed
+# session cookie holds the reference and the keyed digest of its query code, never the code):
+# the result lives at /status?reference=..., the same address as the receipt's QR code, so it
+# can be bookmarked and refreshed without sending the code again or spending the rate limit.
+# A query code issued anew ends the grant (the digest no longer matches).
+STATUS_GRANTS = "status_grants"
+KEEP_GRANTS = 5
+GRANT_SECONDS = 12 * 3600
+
+
+def grant_status(reference: str, digest: str) -> None:
+    now = int(time.time())
+    grants = {
+        ref: value
+        for ref, value in (session.get(STATUS_GRANTS) or {}).items()
+        if ref != reference and isinstance(value, list) and len(value) == 2 and value[1] > now
+    }
+    grants[reference] = [digest, now + GRANT_SECONDS]
+    session[STATUS_GRANTS] = dict(list(grants.items())[-KEEP_GRANTS:])
+
+
+def granted_digest(reference: str) -> str | None:
+    """The query code's digest this browser proved for ``reference``, while the grant lasts."""
+    value = (session.get(STATUS_GRANTS) or {}).get(reference)
+    if not isinstance(value, list) or len(value) != 2 or value[1] <= int(time.time()):
+        return None
+    return str(value[0])
+
+
+def granted_case(reference: str):
+    """The case this browser proved it may see (one statement), or None."""
+    from jointdesk.cases.read import load_case_data
+
+    digest = granted_digest(reference)
+    return load_case_data(reference, query_code_digest=digest) if digest else None
+
+
+def status_reference(value: str | None) -> str:
+    return (value or "").strip().upper()[:32]
+
+
 @bp.route("/status", methods=["GET", "POST"])
 @limiter.shared_limit(public_limit, scope="public-lookup", methods=["POST"])
 def public_status():
-    """Public: the applicant enters reference and query code and sees each service's progress."""
-    form = LookupForm()
-    if request.method == "GET" and request.args.get("reference"):
-        form.reference.data = request.args["reference"]
-    case = None
-    not_found = False
-    if form.validate_on_submit():
-        case = case_for_applicant(form.reference.data, form.code.data)
-        not_found = case is None
-    # the page with, per finished service, the applicant's rating block (好差评)
-    from jointdesk.feedback.views import render_status
+    """Public: the applicant enters reference and query code and sees each service's progress.
 
-    return render_status(form, case, not_found)
+    A right pair is remembered and answered with a redirect to ``/status?reference=...``
+    (post/redirect/get); a wrong one answers the same for an unknown reference and a wrong
+    code. A GET with a reference shows the case if this browser proved it, else the form
+    with the reference filled in."""
+    from jointdesk.feedback.views import render_status  # with each service's rating block
+    from jointdesk.windows.services import query_code_digest
+
+    form = LookupForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            return render_status(form, None, False, status=422 if form.errors else 400)
+        case = case_for_applicant(form.reference.data, form.code.data)
+        if case is None:
+            return render_status(form, None, True)
+        grant_status(case.reference, query_code_digest(case.reference, form.code.data.strip()[:32]))
+        return redirect(url_for("cases.public_status", reference=case.reference), 303)
+    reference = status_reference(request.args.get("reference"))
+    case = None
+    if reference:
+        form.reference.data = reference
+        case = granted_case(reference)
+    response = make_response(render_status(form, case, False))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/status/stamp")
+def public_status_stamp():
+    """The status page's live stamp (see ``static/live.js``), for a browser that proved the
+    case: a few bytes from one small read; 404 otherwise, as for an unknown case."""
+    reference = status_reference(request.args.get("reference"))
+    digest = granted_digest(reference) if reference else None
+    found = case_stamp(reference, query_code_digest=digest) if digest else None
+    if found is None:
+        abort(404)
+    response = jsonify(stamp=found[0])
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/status/forget")
+def forget_status():
+    """On a shared device (a hall's kiosk): this browser forgets every case it was shown
+    (CSRF-checked like every form post)."""
+    session.pop(STATUS_GRANTS, None)
+    return redirect(url_for("cases.public_status"), 303)

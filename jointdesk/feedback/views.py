@@ -93,12 +93,17 @@ def render_status(form, case, not_found: bool, rating_forms: dict | None = None,
 
     result = ratings = None
     outages = []
+    stamp = ""
     if case is not None:
         from jointdesk.disclosure.services import outages_for_case
 
         result = public_case_dict(case)
         # current outage notices in the case's district for a service on it
         outages = outages_for_case(case)
+        from jointdesk.cases.services import case_stamp
+
+        found = case_stamp(case.reference)
+        stamp = found[0] if found else ""
         ratings = services.rating_states(case)
         forms = rating_forms or {}
         for service, state in ratings.items():
@@ -116,6 +121,7 @@ def render_status(form, case, not_found: bool, rating_forms: dict | None = None,
         ratings=ratings,
         rating_forms=rating_forms or {},
         outages=outages,
+        stamp=stamp,
         **_labels(),
     )
     return page, status
@@ -136,7 +142,13 @@ def rate(service: str):
     if not form.validate_on_submit():
         flash(_("The form expired or was incomplete; please try again."), "error")
         return render_status(lookup, None, False, status=400)
-    case = case_for_applicant(form.reference.data or "", form.code.data or "")
+    # proven by the code sent with the form (API-like clients), else by this browser's look-up
+    if form.code.data:
+        case = case_for_applicant(form.reference.data or "", form.code.data)
+    else:
+        from jointdesk.cases.views import granted_case, status_reference
+
+        case = granted_case(status_reference(form.reference.data))
     if case is None:
         return render_status(lookup, None, True, status=404)
     try:
@@ -153,7 +165,9 @@ def rate(service: str):
         flash(exc.message, "error")
         return render_status(lookup, case, False, status=exc.status)
     flash(_("Thank you for your rating."), "success")
-    return render_status(lookup, case, False)
+    return redirect(
+        url_for("cases.public_status", reference=case.reference) + f"#rating-{service}", 303
+    )
 
 
 # --- follow-ups of 差评 ----------------------------------------------------------------------

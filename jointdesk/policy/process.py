@@ -451,6 +451,9 @@ SUSPEND_CONSTRUCTION = "applicant_construction"  # the applicant's own works are
 SUSPEND_FORCE_MAJEURE = "force_majeure"  # weather or force majeure
 SUSPEND_OTHER = "other"  # anything else, said in words
 SUSPENSION_REASONS = (SUSPEND_APPLICANT, SUSPEND_CONSTRUCTION, SUSPEND_FORCE_MAJEURE, SUSPEND_OTHER)
+# the pauses the applicant ends (by giving what is asked, by finishing their own works): the
+# provider's words are shown to the applicant for these, kept inside for the others
+APPLICANT_ACTS = (SUSPEND_APPLICANT, SUSPEND_CONSTRUCTION)
 
 
 def suspension_text_required(code: str) -> bool:
