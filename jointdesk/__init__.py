@@ -145,6 +145,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from jointdesk.messaging.views import bp as messages_bp
 
     app.register_blueprint(messages_bp)
+    from jointdesk.supervision.views import bp as supervision_bp
+
+    app.register_blueprint(supervision_bp)
     milestones.register()  # web, command line and workers all build the app here
     init_errors(app)
 

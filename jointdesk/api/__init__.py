@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-from jointdesk.api import integrations, public, views  # noqa: E402,F401
+from jointdesk.api import integrations, public, supervision, views  # noqa: E402,F401
