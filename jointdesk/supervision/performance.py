@@ -15,7 +15,7 @@ from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import and_, func, literal, not_, or_
+from sqlalchemy import Numeric, and_, cast, func, literal, not_, or_
 from sqlalchemy import case as sql_case
 
 from jointdesk.desk.services import overdue_sql
@@ -301,7 +301,7 @@ def indicators(month: str) -> dict:
     investment = sql_case(
         (and_(Case.low_risk.is_(True), Ticket.service_code.in_(ZERO_INVESTMENT)), 0),
         (Case.external_works.is_(False), 0),
-        else_=func.round(Provider.price_per_metre * Case.pipeline_length_m, 2),
+        else_=func.round(cast(Provider.price_per_metre * Case.pipeline_length_m, Numeric), 2),
     )
     cost = connection + investment
     ticket_row = db.session.execute(
