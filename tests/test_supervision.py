@@ -368,7 +368,7 @@ def test_performance_tables_and_indicators(app, db, users, month_cases):
     assert ind["four_zero"] == 0  # window cases: a material and a trip
     page = signed_in(app, users["admin"][0]).get(f"/supervision/performance?month={MONTH}")
     assert page.status_code == 200
-    assert f'href="/cases/' in page.get_data(as_text=True)
+    assert 'href="/cases/' in page.get_data(as_text=True)
 
 
 def test_exports_open_and_hold_the_figures(app, users, month_cases):
