@@ -76,7 +76,7 @@ class Ticket(db.Model):
     # 企业主动对接: when the provider first reached the applicant, and how often it did
     first_contact_at = mapped_column(UTCDateTime, nullable=True)
     contacts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    created_at = mapped_column(UTCDateTime, default=utcnow)
+    created_at = mapped_column(UTCDateTime, default=utcnow, index=True)  # month figures
     queued_at = mapped_column(UTCDateTime, nullable=True)
     closed_at = mapped_column(UTCDateTime, nullable=True)
     due_at = mapped_column(UTCDateTime, nullable=True, index=True)

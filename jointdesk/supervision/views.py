@@ -362,7 +362,8 @@ def dashboard():
     month = _month_arg()
     data = evaluation.summary(month)
     first, _following = policy.parse_month(month)
-    trend = performance.trend(policy.previous_months(first, TREND_MONTHS))
+    known = {} if data["closed"] else {month: data["items"]}  # this month: figures in hand
+    trend = performance.trend(policy.previous_months(first, TREND_MONTHS), known=known)
     return render_template(
         "supervision/dashboard.html",
         month=month,
@@ -564,8 +565,11 @@ def order_new():
             db.session.rollback()
             for name, code in exc.fields.items():
                 getattr(form, name).errors = [ORDER_MESSAGES[code]]
-    elif form.deadline.errors:
-        form.deadline.errors = [_("Not a date.")]
+    else:  # what WTForms itself refused (a provider that is no number, a date that is none)
+        if form.provider.errors:
+            form.provider.errors = [ORDER_MESSAGES["unknown"]]
+        if form.deadline.errors:
+            form.deadline.errors = [_("Not a date.")]
     return render_template("supervision/order_new.html", form=form)
 
 
