@@ -304,6 +304,16 @@ def test_summary_figures_equal_the_hand_count(app, db, client, users, month_case
         for k in ("a", "b", "f")
     }
     assert judged == {"a": True, "b": False, "f": False}
+    # stored when each connected, and the bulk restatement (after a bench load) agrees
+    stored = {k: db.session.get(Ticket, month_cases[k]).on_time for k in ("a", "b", "f", "c")}
+    assert stored == {**judged, "c": None}
+    from jointdesk.sla import store_on_time_all
+
+    db.session.execute(db.update(Ticket).values(on_time=None))
+    assert store_on_time_all() == 4  # the October one too
+    db.session.commit()
+    db.session.expire_all()
+    assert {k: db.session.get(Ticket, month_cases[k]).on_time for k in ("a", "b", "f")} == judged
 
     res = client.get(f"/api/v1/supervision/summary?month={MONTH}", headers=users["admin"][1])
     assert res.status_code == 200, res.get_json()

@@ -198,6 +198,7 @@ def _apply(
             )
         sla.advance_step(ticket, now)
         ticket.closed_at = now
+        ticket.on_time = sla.within_limit(ticket, now, working_calendar())  # for supervision
     elif action == "return":
         ticket.return_reason = reason
         ticket.closed_at = now

@@ -1,12 +1,12 @@
 """How providers perform, aggregated in SQL (GROUP BY), never by loading tickets.
 
 A ticket counts in the month (Asia/Shanghai, the configured time zone) it was created. It is
-*on time* when it was connected and every step's stored working time (``steps.working_seconds``,
-settled when the step ended, suspensions and pending permits not counted) is within the step
-limit and their sum within the total limit: ``sla.within_limit``, the case view's definition,
-said in SQL on the stored figures. *Overdue now*: open and past its own or its running step's
-due time on the provider's clock (``desk.services.overdue_sql``, the queue's filter). *At risk
-now*: open, not overdue, and marked at risk by the SLA job (75 % of a limit used).
+*on time* when it was connected within every limit: ``sla.within_limit`` on the steps' stored
+working time (suspensions and pending permits not counted), judged when it connected and
+stored on the ticket (``Ticket.on_time``, restated whenever the step times are). *Overdue now*:
+open and past its own or its running step's due time on the provider's clock
+(``desk.services.overdue_sql``, the queue's filter). *At risk now*: open, not overdue, and
+marked at risk by the SLA job (75 % of a limit used).
 """
 
 from __future__ import annotations
@@ -90,41 +90,15 @@ def lean_reads() -> None:
         db.session.execute(db.text("SET LOCAL jit = off; SET LOCAL work_mem = '64MB'"))
 
 
-def _late_steps(start: datetime, end: datetime):
-    """The month's connected tickets with a step over its limit (stored working time), each
-    once: a step limit is 0.5 working day, 1 with external works."""
-    calendar = working_calendar()
-    plain = limit_seconds(calendar, rules.time_limits(False).per_step_days)
-    works = limit_seconds(calendar, rules.time_limits(True).per_step_days)
-    return (
-        db.select(Step.ticket_id.label("ticket_id"))
-        .join(Ticket, Ticket.id == Step.ticket_id)
-        .join(Case, Case.id == Ticket.case_id)
-        .where(
-            Ticket.created_at >= start,
-            Ticket.created_at < end,
-            Ticket.status == rules.CONNECTED,
-            Step.working_seconds > min(plain, works),
-            or_(Step.working_seconds > max(plain, works), Case.external_works.is_(False)),
-        )
-        .distinct()
-        .subquery("late_steps")
-    )
-
-
 def on_time_rows(month: str, by: str = "provider", now: datetime | None = None) -> list[dict]:
     """The month's tickets grouped ``by`` provider, service or district: tickets, completed
-    (connected), returned, on time, overdue now (still open), at risk now, on-time rate.
-
-    On time: connected by its due time (``due_at``: the total limit after its creation in
-    working time, pushed out by the stops, so ``closed_at <= due_at`` is "the steps' stored
-    working time sums to within the total limit") and no step over its own limit."""
+    (connected), returned, on time (stored on each ticket when it connected: ``Ticket.on_time``,
+    ``sla.within_limit``), overdue now (still open), at risk now, and the on-time rate."""
     lean_reads()
     start, end = month_range(month)
     now = now or utcnow()
-    late = _late_steps(start, end)
     connected = Ticket.status == rules.CONNECTED
-    on_time = connected & (Ticket.closed_at <= Ticket.due_at) & late.c.ticket_id.is_(None)
+    on_time = connected & Ticket.on_time.is_(True)
     overdue = overdue_sql(now)
     at_risk = Ticket.status.in_(rules.OPEN) & (Ticket.sla_state == rules.LIGHT_AT_RISK) & ~overdue
     key = {
@@ -143,7 +117,6 @@ def on_time_rows(month: str, by: str = "provider", now: datetime | None = None) 
             func.count().filter(at_risk).label("at_risk_open"),
         )
         .select_from(Ticket)
-        .outerjoin(late, late.c.ticket_id == Ticket.id)
         .where(Ticket.created_at >= start, Ticket.created_at < end)
         .group_by(key)
     )
@@ -358,7 +331,6 @@ def indicators(month: str) -> dict:
         ).where(in_month)
     ).one()
     t_start, t_end = start, end
-    per_step, total = _limits()
     totals = _step_totals(t_start, t_end)
     connection = sql_case((Case.supporting_fee_paid.is_(True), 0), else_=Provider.connection_fee)
     investment = sql_case(
@@ -372,9 +344,7 @@ def indicators(month: str) -> dict:
             func.count().label("tickets"),
             func.count().filter(Ticket.status == rules.CONNECTED).label("connected"),
             func.avg(totals.c.used).label("avg_used"),
-            func.count()
-            .filter((totals.c.used <= total) & (totals.c.longest <= per_step))
-            .label("within"),
+            func.count().filter(Ticket.on_time.is_(True)).label("within"),
             func.count(cost).label("cost_known"),
             func.avg(cost).label("avg_cost"),
             func.count().filter(cost == 0).label("zero_cost"),
