@@ -29,7 +29,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from benchmarks.scale import Capture, ensure_database, explain
+from benchmarks.scale import Capture, ensure_database
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/jdbench_supervision"
@@ -154,6 +154,37 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{name}: median {f['median_ms']} ms, worst {f['max_ms']} ms", flush=True)
     write(result, Path(args.out))
     return result
+
+
+def explain(db, statements, postgres: bool) -> list[dict]:
+    """EXPLAIN (ANALYZE, BUFFERS) of each SELECT, with the settings the reports run with
+    (``supervision.performance.lean_reads``: no JIT, 64 MB of work_mem)."""
+    import re
+
+    out = []
+    with db.engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        cur = raw.cursor()
+        if postgres:
+            cur.execute("SET jit = off")
+            cur.execute("SET work_mem = '64MB'")
+        for statement, params in statements:
+            if statement.lstrip().split(None, 1)[0].upper() != "SELECT":
+                continue
+            prefix = "EXPLAIN (ANALYZE, BUFFERS) " if postgres else "EXPLAIN QUERY PLAN "
+            cur.execute(prefix + statement, params)
+            rows = cur.fetchall()
+            plan = "\n".join(str(r[0] if postgres else r[-1]) for r in rows)
+            seq = re.findall(r"Seq Scan on (\w+)", plan)
+            out.append(
+                {
+                    "statement": " ".join(statement.split())[:400],
+                    "plan": plan,
+                    "seq_scan_big_tables": sorted({t for t in seq if t in ("tickets", "steps")}),
+                }
+            )
+        raw.rollback()
+    return out
 
 
 def write(result: dict, out: Path) -> None:
