@@ -309,11 +309,11 @@ OPERATIONS: dict[str, dict[str, dict]] = {
             "A month's evaluation of every provider (supervisors, administrators): a closed "
             "month's frozen figures, an open month's computed now",
             {"200": _body(ref("SupervisionSummary"), "the month's figures and scores")}
-            | errors(403, 422),
+            | errors(400, 403, 422),
             parameters=[
                 query(
                     "month",
-                    {"type": "string", "pattern": "^[0-9]{4}-(0[1-9]|1[0-2])$"},
+                    {"type": "string", "pattern": "^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])$"},
                     required=True,
                     description="YYYY-MM, 2000-01 to 2100-12; anything else is a 422",
                 )
