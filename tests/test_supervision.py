@@ -361,6 +361,10 @@ def test_performance_tables_and_indicators(app, db, users, month_cases):
     assert (by_service["gas"]["returned"], by_service["gas"]["completed"]) == (1, 0)
     by_district = performance.on_time_rows(MONTH, "district", at(2026, 11, 27, 10))
     assert [(r["name"], r["tickets"]) for r in by_district] == [("金水区", 5)]
+    tables = performance.on_time_tables(MONTH, at(2026, 11, 27, 10))  # one pass, same rows
+    assert tables["district"] == by_district
+    assert tables["service"] == list(by_service.values())
+    assert tables["provider"] == performance.on_time_rows(MONTH, "provider", at(2026, 11, 27, 10))
     steps = {r["step"]: r for r in performance.step_rows(MONTH) if r["code"] == "zz-water"}
     # first steps ended: A 1 h, B 0.5 h, F 4 h, C 0.5 h; second steps: A 1 h, B 11.5 h, F 0.5 h
     assert steps["accept"]["steps"] == 4 and steps["accept"]["within"] == 3
