@@ -17,6 +17,9 @@ Figures: intake throughput (8 clients back to back), case view and public look-u
 case every 20 ms). The table prints each system's figures and their ratio to the floor's, and
 ``docs/benchmarks/`` gets results.json, latest.md and curve.png.
 
+After the scale part, ``benchmarks.supervision``: the month dashboard and summary API for a
+month of 100,000 cases (``--skip-supervision`` skips it, and so does ``--quick``).
+
 Afterwards ``benchmarks.scale`` (the million-case part), if present, is called as
 ``benchmarks.scale.main(argv)`` with ``argv`` = whatever follows ``--`` on this command line;
 ``--skip-scale`` skips it, and so does ``--quick`` unless arguments for it follow ``--``.
@@ -114,6 +117,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-data", action="store_true", help="keep databases, logs, instances")
     p.add_argument("--skip-side-by-side", action="store_true", help="only the scale part")
     p.add_argument("--skip-scale", action="store_true", help="no scale part")
+    p.add_argument(
+        "--skip-supervision",
+        action="store_true",
+        help="no supervision part (month dashboard and summary at 100,000 cases of a month)",
+    )
     return p
 
 
@@ -186,6 +194,11 @@ def main(argv: list[str] | None = None) -> None:
             print("a quick run: no scale part (give it arguments after --, e.g. -- --cases 20000)")
         else:
             scale(scale_argv)
+        if not (args.skip_supervision or args.quick or args.from_results):
+            from benchmarks import supervision
+
+            print("\nthe supervision part: benchmarks.supervision", flush=True)
+            supervision.main([])
     except KeyboardInterrupt:
         print("interrupted; everything started was stopped", file=sys.stderr)
         sys.exit(130)

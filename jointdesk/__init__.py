@@ -158,6 +158,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from jointdesk.feedback.views import bp as feedback_bp
 
     app.register_blueprint(feedback_bp)
+
+    from jointdesk.supervision.views import bp as supervision_bp
+
+    app.register_blueprint(supervision_bp)
     milestones.register()  # web, command line and workers all build the app here
     init_errors(app)
 

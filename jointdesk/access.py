@@ -183,3 +183,34 @@ def can_handle_complaint(user: User) -> bool:
 
 def can_record_complaint(user: User) -> bool:
     return user.role in COMPLAINT_RECORDERS
+
+
+# --- supervision (监管): dashboards, disclosure compliance, evaluation, correction orders -----
+# supervisors and administrators read every figure and issue and review correction orders;
+# only administrators change the evaluation's weights and close a month; a provider's staff see
+# and answer only their own provider's orders
+SUPERVISORS = ("supervisor", "admin")
+
+
+def can_supervise(user: User) -> bool:
+    return user.role in SUPERVISORS
+
+
+def can_manage_evaluation(user: User) -> bool:
+    return user.role == "admin"
+
+
+def can_see_order(user: User, order) -> bool:
+    return can_supervise(user) or (
+        user.role == "staff"
+        and user.provider_id is not None
+        and user.provider_id == order.provider_id
+    )
+
+
+def can_answer_order(user: User, order) -> bool:
+    return (
+        user.role == "staff"
+        and user.provider_id is not None
+        and user.provider_id == order.provider_id
+    )

@@ -708,7 +708,11 @@ def seed(
             _insert_sqlite(rows)
             tally(end - start, {t: len(r) for t, r in rows.items()})
     from jointdesk.desk.services import refresh_closed_counts
+    from jointdesk.sla import store_on_time_all
 
+    say("on time of the connected tickets ...")
+    store_on_time_all()  # what connecting stores on each ticket (the supervision figures)
+    db.session.commit()
     refresh_closed_counts()  # seeded tickets were closed in the past: count them now
     say("ANALYZE ...")
     if postgres:

@@ -508,6 +508,63 @@ _PUBLIC_CASE_PROPERTIES = {
 }
 
 
+# the month's evaluation of every provider (GET /api/v1/supervision/summary)
+_RATE = {"type": ["number", "null"], "minimum": 0, "maximum": 100}
+_COUNT = {"type": "integer", "minimum": 0}
+_SUPERVISION_SUMMARY = {
+    "type": "object",
+    "required": ["month", "closed", "closed_at", "closed_by", "weights", "items"],
+    "properties": {
+        "month": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"},
+        "closed": {"type": "boolean", "description": "closed: the figures are frozen"},
+        "closed_at": _TIME,
+        "closed_by": {"type": ["string", "null"]},
+        "weights": {
+            "type": "object",
+            "required": ["disclosure", "on_time", "ratings", "complaints"],
+            "additionalProperties": {"type": "integer", "minimum": 0, "maximum": 100},
+        },
+        "items": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": [
+                    "provider",
+                    "name",
+                    "tickets",
+                    "completed",
+                    "on_time",
+                    "on_time_rate",
+                    "overdue_open",
+                    "disclosure_score",
+                    "complaints",
+                    "ratings",
+                    "bad_ratings",
+                    "satisfaction",
+                    "score",
+                ],
+                "properties": {
+                    "provider": {"type": "string"},
+                    "name": {"type": "string"},
+                    "tickets": _COUNT,
+                    "completed": _COUNT,
+                    "on_time": _COUNT,
+                    "on_time_rate": _RATE,
+                    "overdue_open": _COUNT,
+                    "disclosure_score": {"type": "integer", "minimum": 0, "maximum": 100},
+                    "complaints": _COUNT,
+                    "complaints_score": {"type": "number", "minimum": 0, "maximum": 100},
+                    "ratings": _COUNT,
+                    "bad_ratings": _COUNT,
+                    "satisfaction": _RATE,
+                    "score": {"type": "number", "minimum": 0, "maximum": 100},
+                },
+            },
+        },
+    },
+}
+
+
 SCHEMAS: dict[str, dict] = {
     "Error": {
         "type": "object",
@@ -946,6 +1003,7 @@ SCHEMAS: dict[str, dict] = {
             "query_code": {"type": "string", "pattern": "^[0-9]{8}$"},
         },
     },
+    "SupervisionSummary": _SUPERVISION_SUMMARY,
     "Health": {
         "type": "object",
         "required": ["status", "database", "broker"],

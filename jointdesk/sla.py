@@ -118,6 +118,41 @@ def settle_steps(ticket: Ticket, calendar: WorkingCalendar | None = None) -> Non
             continue
         step.working_seconds = None  # measure, do not read the old value
         step.working_seconds = step_working_seconds(ticket, step, end, calendar)
+    store_on_time(ticket, calendar)
+
+
+def store_on_time(ticket: Ticket, calendar: WorkingCalendar | None = None) -> None:
+    """A connected ticket keeps whether it was within every limit (``within_limit`` on its
+    stored step times), so that the supervision figures count it without measuring it again."""
+    if ticket.status != rules.CONNECTED or ticket.closed_at is None:
+        ticket.on_time = None
+        return
+    ticket.on_time = within_limit(ticket, ticket.closed_at, calendar or working_calendar())
+
+
+def store_on_time_all() -> int:
+    """Every connected ticket's ``on_time`` from its stored step times, in one UPDATE (after
+    a bulk load, which writes tickets without it). Returns how many were set."""
+    calendar = working_calendar()
+    plain, works = rules.time_limits(False), rules.time_limits(True)
+    result = db.session.execute(
+        db.text(
+            "UPDATE tickets SET on_time = (agg.used <= CASE WHEN cases.external_works "
+            "THEN :works_total ELSE :plain_total END AND agg.longest <= CASE WHEN "
+            "cases.external_works THEN :works_step ELSE :plain_step END) "
+            "FROM (SELECT ticket_id, COALESCE(SUM(working_seconds), 0) AS used, "
+            "COALESCE(MAX(working_seconds), 0) AS longest FROM steps GROUP BY ticket_id) AS agg, "
+            "cases WHERE agg.ticket_id = tickets.id AND cases.id = tickets.case_id "
+            "AND tickets.status = 'connected'"
+        ),
+        {
+            "plain_step": limit_seconds(calendar, plain.per_step_days),
+            "plain_total": limit_seconds(calendar, plain.total_days),
+            "works_step": limit_seconds(calendar, works.per_step_days),
+            "works_total": limit_seconds(calendar, works.total_days),
+        },
+    )
+    return result.rowcount
 
 
 def open_ticket(ticket: Ticket, case: Case, now: datetime, calendar: WorkingCalendar) -> None:
@@ -653,6 +688,7 @@ def restate_closed(
             db.select(Ticket)
             .where(Ticket.id.in_(ids))
             .options(
+                selectinload(Ticket.case),  # its works decide its limits (store_on_time)
                 selectinload(Ticket.steps),
                 selectinload(Ticket.permits),
                 selectinload(Ticket.suspensions),

@@ -314,6 +314,22 @@ OPERATIONS: dict[str, dict[str, dict]] = {
             body="Action",
         ),
     },
+    "/api/v1/supervision/summary": {
+        "get": operation(
+            "A month's evaluation of every provider (supervisors, administrators): a closed "
+            "month's frozen figures, an open month's computed now",
+            {"200": _body(ref("SupervisionSummary"), "the month's figures and scores")}
+            | errors(400, 403, 422),
+            parameters=[
+                query(
+                    "month",
+                    {"type": "string", "pattern": "^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])$"},
+                    required=True,
+                    description="YYYY-MM, 2000-01 to 2100-12; anything else is a 422",
+                )
+            ],
+        ),
+    },
     "/api/v1/public/cases/{reference}": {
         "get": operation(
             "Public progress by reference and query code (rate-limited); a wrong code and an "

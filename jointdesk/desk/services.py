@@ -198,6 +198,7 @@ def _apply(
             )
         sla.advance_step(ticket, now)
         ticket.closed_at = now
+        ticket.on_time = sla.within_limit(ticket, now, working_calendar())  # for supervision
     elif action == "return":
         ticket.return_reason = reason
         ticket.closed_at = now
@@ -452,14 +453,10 @@ class QueueCursor:
 OPEN_WORK = "open"
 
 
-def _queue_filters(provider_id: int, status: str | None, overdue: bool | None) -> list:
-    now = utcnow()
-    filters = [Ticket.provider_id == provider_id, Ticket.status != DISPATCHING]
-    if status == OPEN_WORK:
-        filters.append(Ticket.status.in_(sorted(OPEN)))
-    elif status:
-        filters.append(Ticket.status == status)
-    # the provider's clock stands still at a suspension or while a permit is pending
+def overdue_sql(now):
+    """SQL: the ticket is open and past its own or its running step's due time, on the
+    provider's clock, which stands still at a suspension or while a permit is pending (the
+    queue's filter, and the supervision pages' "overdue now")."""
     pending_since = (
         db.select(func.min(Permit.filed_at))
         .where(
@@ -475,9 +472,16 @@ def _queue_filters(provider_id: int, status: str | None, overdue: bool | None) -
         ((Ticket.status == SUSPENDED) & (Ticket.suspended_at < stop), Ticket.suspended_at),
         else_=stop,
     )
-    overdue_clause = Ticket.status.in_(OPEN) & or_(
-        Ticket.due_at < clock, Ticket.step_due_at < clock
-    )
+    return Ticket.status.in_(OPEN) & or_(Ticket.due_at < clock, Ticket.step_due_at < clock)
+
+
+def _queue_filters(provider_id: int, status: str | None, overdue: bool | None) -> list:
+    filters = [Ticket.provider_id == provider_id, Ticket.status != DISPATCHING]
+    if status == OPEN_WORK:
+        filters.append(Ticket.status.in_(sorted(OPEN)))
+    elif status:
+        filters.append(Ticket.status == status)
+    overdue_clause = overdue_sql(utcnow())
     if overdue is True:
         # only open tickets can be overdue: said in the index's terms, the scan stays within
         # the provider's open tickets (the clock itself is per ticket, so it is a filter there)

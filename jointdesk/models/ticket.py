@@ -76,7 +76,7 @@ class Ticket(db.Model):
     # 企业主动对接: when the provider first reached the applicant, and how often it did
     first_contact_at = mapped_column(UTCDateTime, nullable=True)
     contacts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    created_at = mapped_column(UTCDateTime, default=utcnow)
+    created_at = mapped_column(UTCDateTime, default=utcnow, index=True)  # month figures
     queued_at = mapped_column(UTCDateTime, nullable=True)
     closed_at = mapped_column(UTCDateTime, nullable=True)
     due_at = mapped_column(UTCDateTime, nullable=True, index=True)
@@ -87,6 +87,9 @@ class Ticket(db.Model):
     suspended_at = mapped_column(UTCDateTime, nullable=True)
     suspended_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     sla_state: Mapped[str] = mapped_column(String(20), default="on_time", server_default="on_time")
+    # a connected ticket: whether it was within every limit (``sla.within_limit`` on the stored
+    # step times), stored when it connects and restated with them; None while not connected
+    on_time: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
 
     # Optimistic locking: every UPDATE checks the version, but only people's actions move it
