@@ -12,12 +12,21 @@ import pytest
 from conftest import act, application_body, at, sign_in_web
 
 from jointdesk.models import Provider, Ticket
-from jointdesk.models.disclosure import DisclosureItem
+from jointdesk.models.disclosure import DisclosureItem, DisclosureRevision
 from jointdesk.models.feedback import Complaint, Rating
 from jointdesk.models.supervision import CorrectionOrder, EvaluationScore
 from jointdesk.policy import disclosure as catalog
 
 MONTH = "2026-11"
+
+
+@pytest.fixture(autouse=True)
+def no_catalog(db):
+    """These tests write each provider's catalog themselves, item by item: they start without
+    the empty one ``jointdesk init`` (the ``db`` fixture) creates."""
+    db.session.execute(db.delete(DisclosureRevision))
+    db.session.execute(db.delete(DisclosureItem))
+    db.session.commit()
 
 
 @pytest.fixture
