@@ -267,3 +267,39 @@ def test_a_remembered_look_up_rates_without_sending_the_code_again(
     )
     assert res.status_code in (400, 404)
     assert db.session.execute(db.select(db.func.count(Rating.id))).scalar_one() == 1
+
+
+def test_admin_dashboard_counts_open_at_risk_and_overdue_work_with_links(
+    client, db, users, submit, deliver_all
+):
+    import re
+    from datetime import timedelta
+
+    from jointdesk.models import Ticket
+    from jointdesk.models.types import utcnow
+
+    case = submit()  # one ticket for each of the four providers
+    submit(services=["water"])
+    deliver_all()
+    tickets = {t["service"]: t["id"] for t in case["tickets"]}
+    water = db.session.get(Ticket, tickets["water"])
+    water.due_at = utcnow() - timedelta(hours=1)  # past its due time: overdue
+    db.session.get(Ticket, tickets["gas"]).sla_state = "at_risk"
+    db.session.commit()
+    sign_in_web(client, users["admin"][0])
+    page = client.get("/admin/").get_data(as_text=True)
+    table = page[page.index('class="open-work"') :]
+    table = table[: table.index("</table>")]
+    rows = {
+        m.group(1): m.group(2) for m in re.finditer(r"<tr><td>([^<]+)</td>(.*?)</tr>", table, re.S)
+    }
+    water_row = rows["郑州自来水投资控股有限公司"]
+    assert ">2</a>" in water_row  # two open water tickets, linked to the provider's queue
+    assert (
+        'href="/desk/?provider=zz-water&amp;overdue=1"' in water_row and ">1</a>" in water_row
+    )
+    gas_row = rows["郑州华润燃气股份有限公司"]
+    assert 'light-at_risk">1<' in gas_row
+    assert re.search(
+        r"<th>5</th><th>1</th><th>1</th>", table
+    )  # totals: 5 open, 1 at risk, 1 overdue

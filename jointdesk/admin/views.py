@@ -49,8 +49,9 @@ class OfficeHoursForm(FlaskForm):
 @bp.route("/")
 @roles_required("admin")
 def dashboard():
-    """What needs an administrator: years without an official calendar, overdue tickets,
-    deliveries that are stuck and workers or a scheduler that are not running."""
+    """What needs an administrator: years without an official calendar, open, at-risk and
+    overdue tickets per provider, deliveries that are stuck and workers or a scheduler that are
+    not running, each with a link to act."""
     from jointdesk.health import background_state
     from jointdesk.models import Ticket
     from jointdesk.models.types import utcnow
@@ -64,11 +65,14 @@ def dashboard():
             Ticket.due_provisional.is_(True), Ticket.status.in_(OPEN)
         )
     ).scalar_one()
+    from jointdesk.supervision.performance import open_work_by_provider
+
     return render_template(
         "admin/dashboard.html",
         uncovered=uncovered_years(today),
         provisional=provisional,
         background=background_state(),
+        work=open_work_by_provider(),
     )
 
 

@@ -297,6 +297,41 @@ def tickets_now(now: datetime | None = None, limit: int = 200) -> dict:
     }
 
 
+def open_work_by_provider(now: datetime | None = None) -> list[dict]:
+    """Per provider, its open tickets now: how many, how many at risk (the SLA job's mark) and
+    how many overdue (on the provider's clock); one GROUP BY over the open tickets. Providers
+    with nothing open are listed too, with zeros."""
+    lean_reads()
+    now = now or utcnow()
+    overdue = overdue_sql(now)
+    counts = (
+        db.select(
+            Ticket.provider_id,
+            func.count().label("open"),
+            func.count()
+            .filter(~overdue & (Ticket.sla_state == rules.LIGHT_AT_RISK))
+            .label("at_risk"),
+            func.count().filter(overdue).label("overdue"),
+        )
+        .where(Ticket.closed_at.is_(None), Ticket.status.in_(rules.OPEN))
+        .group_by(Ticket.provider_id)
+        .subquery()
+    )
+    rows = db.session.execute(
+        db.select(
+            Provider.code,
+            Provider.name,
+            func.coalesce(counts.c.open, 0).label("open"),
+            func.coalesce(counts.c.at_risk, 0).label("at_risk"),
+            func.coalesce(counts.c.overdue, 0).label("overdue"),
+        )
+        .outerjoin(counts, counts.c.provider_id == Provider.id)
+        .where(Provider.active.is_(True))
+        .order_by(Provider.code)
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
 # --- business-environment indicators of the month's cases ------------------------------------
 
 ZERO_INVESTMENT = tuple(rules.ZERO_INVESTMENT_SERVICES)
