@@ -295,9 +295,7 @@ def test_admin_dashboard_counts_open_at_risk_and_overdue_work_with_links(
     }
     water_row = rows["郑州自来水投资控股有限公司"]
     assert ">2</a>" in water_row  # two open water tickets, linked to the provider's queue
-    assert (
-        'href="/desk/?provider=zz-water&amp;overdue=1"' in water_row and ">1</a>" in water_row
-    )
+    assert 'href="/desk/?provider=zz-water&amp;overdue=1"' in water_row and ">1</a>" in water_row
     gas_row = rows["郑州华润燃气股份有限公司"]
     assert 'light-at_risk">1<' in gas_row
     assert re.search(
