@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, flash, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -18,6 +20,30 @@ class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, fields: dict | None = None):
         super().__init__(message)
         self.status, self.code, self.message, self.fields = status, code, message, fields or {}
+
+
+# Public forms guarded by a rate limit: on a 429 they are shown again with what was typed and
+# the wait, instead of an error page that loses the input. Each registers how to draw itself
+# (``rate_limited_form``); the function returns what the view would return for the form.
+RATE_LIMITED_FORMS: dict[str, Callable] = {}
+
+
+def rate_limited_form(endpoint: str) -> Callable:
+    def register(render: Callable) -> Callable:
+        RATE_LIMITED_FORMS[endpoint] = render
+        return render
+
+    return register
+
+
+def limit_wait_seconds() -> int | None:
+    """Seconds until the limit that refused this request lets the client in again."""
+    from jointdesk.extensions import limiter
+
+    current = limiter.current_limit
+    if current is None:
+        return None
+    return max(1, int(current.reset_at - time.time()))
 
 
 def error_response(status: int, code: str, message: str, fields: dict | None = None):
@@ -105,7 +131,22 @@ def init_errors(app: Flask) -> None:
             response = error_response(exc.code or 500, code, str(message()))
             response.headers.extend(headers)
             return response
-        page = render_template("error.html", status=exc.code, message=message())
+        text = message()
+        if exc.code == 429:
+            from jointdesk.online.services import wait_text
+
+            wait = limit_wait_seconds()
+            if wait is not None:
+                text = _("Too many requests; please try again in %(wait)s.", wait=wait_text(wait))
+                if not any(k.lower() == "retry-after" for k, _v in headers):
+                    headers.append(("Retry-After", str(wait)))
+            render = RATE_LIMITED_FORMS.get(request.endpoint or "")
+            if render is not None and request.method == "POST":
+                flash(text, "error")  # the form again, as typed
+                body = render()
+                body = body[0] if isinstance(body, tuple) else body
+                return body, 429, headers
+        page = render_template("error.html", status=exc.code, message=text)
         return page, exc.code, headers
 
     @app.errorhandler(Exception)

@@ -301,3 +301,25 @@ def test_admin_dashboard_counts_open_at_risk_and_overdue_work_with_links(
     assert re.search(
         r"<th>5</th><th>1</th><th>1</th>", table
     )  # totals: 5 open, 1 at risk, 1 overdue
+
+
+def test_a_rate_limited_look_up_says_how_long_to_wait_and_keeps_what_was_typed(app, ui, db):
+    from flask import g
+    from test_web_ui import csrf_token
+
+    app.config["JOINTDESK_PUBLIC_LOOKUP_LIMIT"] = "2 per minute"
+    try:
+        g.pop("csrf_token", None)
+        page = ui.get("/status").get_data(as_text=True)
+        data = {"csrf_token": csrf_token(page), "reference": "ZZ20261127ABCDEF", "code": "1234567"}
+        assert [ui.post("/status", data=data).status_code for _ in range(2)] == [200, 200]
+        res = ui.post("/status", data=data)
+        assert res.status_code == 429
+        wait = int(res.headers["Retry-After"])
+        assert 0 < wait <= 60
+        html = res.get_data(as_text=True)
+        assert "请求过于频繁" in html and "秒后再试" in html  # the wait, in words
+        assert 'value="ZZ20261127ABCDEF"' in html and 'value="1234567"' in html  # kept
+        assert 'name="csrf_token"' in html  # the form itself, ready to send again
+    finally:
+        app.config["JOINTDESK_PUBLIC_LOOKUP_LIMIT"] = "10 per minute;100 per hour"

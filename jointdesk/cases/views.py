@@ -33,6 +33,7 @@ from jointdesk.cases.services import (
     load_case,
     people_names,
 )
+from jointdesk.errors import rate_limited_form
 from jointdesk.extensions import db, limiter
 from jointdesk.models import Case, Ticket
 from jointdesk.policy.identity import normalize_id, normalize_phone, without_separators
@@ -198,6 +199,14 @@ def public_status():
     response = make_response(render_status(form, case, False))
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@rate_limited_form("cases.public_status")
+def _status_form_again():
+    """The look-up form as the applicant typed it (a 429 keeps what was typed)."""
+    from jointdesk.feedback.views import render_status
+
+    return render_status(LookupForm(), None, False)
 
 
 @bp.get("/status/stamp")

@@ -29,6 +29,7 @@ from jointdesk.access import (
 )
 from jointdesk.api.views import public_limit
 from jointdesk.auth import roles_required
+from jointdesk.errors import rate_limited_form
 from jointdesk.extensions import db, limiter
 from jointdesk.feedback import services
 from jointdesk.feedback.services import Refused
@@ -383,6 +384,19 @@ def complaint_status():
         complaint=complaint,
         not_found=not_found,
         late=complaint is not None and services.is_late(complaint.due_at, complaint.status),
+        **_labels(),
+    )
+
+
+@rate_limited_form("feedback.complaint_status")
+def _complaint_lookup_again():
+    """The complaint look-up as typed (a 429 keeps what was typed)."""
+    return render_template(
+        "complaints/lookup.html",
+        form=ComplaintLookupForm(),
+        complaint=None,
+        not_found=False,
+        late=False,
         **_labels(),
     )
 
