@@ -323,3 +323,45 @@ def test_a_rate_limited_look_up_says_how_long_to_wait_and_keeps_what_was_typed(a
         assert 'name="csrf_token"' in html  # the form itself, ready to send again
     finally:
         app.config["JOINTDESK_PUBLIC_LOOKUP_LIMIT"] = "10 per minute;100 per hour"
+
+
+def test_the_queue_page_and_its_stamp_agree_and_move_with_the_work(
+    client, db, users, submit, deliver_all, statements
+):
+    import re
+
+    first = submit(services=["water"])
+    deliver_all()
+    sign_in_web(client, users["water"][0])
+    page = client.get("/desk/").get_data(as_text=True)
+    drawn = re.search(r'data-live="([^"]+)" data-live-stamp="([^"]+)"', page)
+    url, stamp = drawn.group(1).replace("&amp;", "&"), drawn.group(2)
+    assert url.startswith("/desk/stamp")
+    assert client.get(url).get_json()["stamp"] == stamp  # the page and its stamp agree
+    # a filtered page polls with its own filters
+    page = client.get("/desk/?status=all&overdue=0").get_data(as_text=True)
+    filtered = re.search(r'data-live="([^"]+)"', page).group(1).replace("&amp;", "&")
+    assert "status=all" in filtered and "overdue=0" in filtered
+    ticket_id = first["tickets"][0]["id"]
+    assert act(client, users["water"][1], ticket_id, action="accept").status_code == 200
+    moved = client.get(url).get_json()["stamp"]
+    assert moved != stamp  # a ticket on the page changed
+    submit(services=["water"])
+    deliver_all()
+    assert client.get(url).get_json()["stamp"] != moved  # a new ticket arrived
+    sent = statements(lambda: client.get(url))
+    assert len(sent) <= 5, sent  # session and user, the page's rows, the total
+
+
+def test_the_queue_stamp_is_scoped_like_the_queue(app, db, users):
+    from flask import g
+
+    gas = app.test_client()
+    sign_in_web(gas, users["gas"][0])
+    g.pop("_login_user", None)
+    # staff see their own provider's queue whatever they ask for
+    assert gas.get("/desk/stamp?provider=zz-water").status_code == 200
+    g.pop("_login_user", None)
+    clerk = app.test_client()
+    sign_in_web(clerk, users["clerk"][0])
+    assert clerk.get("/desk/stamp").status_code == 403

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -624,6 +625,35 @@ def queue_page(
         queue_count(provider_id, status=status, overdue=overdue),
         QueueCursor.after(items[-1]).encode() if more else None,
     )
+
+
+def queue_stamp(rows, total: int) -> str:
+    """What a queue page shows changes only with its tickets (which, in what state, light and
+    version) and its total: the live stamp of the page (see ``static/live.js``)."""
+    parts = [str(total)] + [f"{r.id}.{r.version}.{r.status}.{r.sla_state}" for r in rows]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def queue_page_stamp(
+    provider_id: int,
+    *,
+    status: str | None = None,
+    overdue: bool | None = None,
+    per_page: int,
+    page: int = 1,
+    after: QueueCursor | None = None,
+) -> str:
+    """``queue_stamp`` of the page ``queue_page`` would show, from a few columns of its rows
+    (one index-ordered read, as the page's own) and the total."""
+    query = queue_query(provider_id, status=status, overdue=overdue, after=after, eager=False)
+    if after is None and page > 1:
+        query = query.offset((page - 1) * per_page)
+    rows = db.session.execute(
+        query.with_only_columns(Ticket.id, Ticket.version, Ticket.status, Ticket.sla_state).limit(
+            per_page
+        )
+    ).all()
+    return queue_stamp(rows, queue_count(provider_id, status=status, overdue=overdue))
 
 
 def is_overdue(ticket: Ticket, now: datetime | None = None) -> bool:

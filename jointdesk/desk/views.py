@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -26,6 +26,8 @@ from jointdesk.desk.services import (
     QueueCursor,
     perform_action,
     queue_page,
+    queue_page_stamp,
+    queue_stamp,
     suspension_days,
     suspensions_query,
 )
@@ -55,11 +57,8 @@ class ActionForm(FlaskForm):
     note = StringField(_l("Note"))
 
 
-@bp.route("/")
-@roles_required("staff", "supervisor", "admin")
-def queue():
-    """The queue, oldest due first, filtered by status (the open work unless asked otherwise)
-    and overdue."""
+def _queue_args():
+    """The queue page's provider and filters, as the page and its live stamp read them."""
     if current_user.role == "staff":
         provider = current_user.provider
     else:
@@ -88,6 +87,28 @@ def queue():
             after = QueueCursor.decode(request.args["after"])
         except BadCursor:
             after = None
+    return provider, status, overdue, page, after
+
+
+@bp.get("/stamp")
+@roles_required("staff", "supervisor", "admin")
+def queue_live_stamp():
+    """The queue page's live stamp, for the same address's filters: a few bytes."""
+    provider, status, overdue, page, after = _queue_args()
+    stamp = queue_page_stamp(
+        provider.id, status=status, overdue=overdue, per_page=PER_PAGE, page=page, after=after
+    )
+    response = jsonify(stamp=stamp)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/")
+@roles_required("staff", "supervisor", "admin")
+def queue():
+    """The queue, oldest due first, filtered by status (the open work unless asked otherwise)
+    and overdue."""
+    provider, status, overdue, page, after = _queue_args()
     result = queue_page(
         provider.id,
         status=status,
@@ -102,6 +123,8 @@ def queue():
         providers = db.session.execute(db.select(Provider).order_by(Provider.code)).scalars().all()
     return render_template(
         "desk/queue.html",
+        stamp=queue_stamp(result.items, result.total),
+        live_url=url_for("desk.queue_live_stamp", **request.args),
         provider=provider,
         providers=providers,
         tickets=[(t, ticket_dict(t)) for t in result.items],
