@@ -307,11 +307,25 @@ def user() -> None:
 )
 @click.option("--provider", "provider_code", help="Provider code; required for staff.")
 @click.option("--display-name", default="")
+@click.option(
+    "--phone", default="", help="A work phone applicants may call (customer representatives)."
+)
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def user_create(
-    username: str, role: str, provider_code: str | None, display_name: str, password_stdin: bool
+    username: str,
+    role: str,
+    provider_code: str | None,
+    display_name: str,
+    phone: str,
+    password_stdin: bool,
 ) -> None:
     """Create a user; staff belong to one provider."""
+    from jointdesk.policy.identity import clean_work_phone
+
+    try:
+        work_phone = clean_work_phone(phone)
+    except ValueError:
+        raise click.UsageError(f"--phone: not a phone number: {phone!r}") from None
     from jointdesk.auth import MIN_PASSWORD_LENGTH
     from jointdesk.extensions import db
     from jointdesk.models import User
@@ -332,7 +346,7 @@ def user_create(
         if db.session.execute(db.select(User).where(User.username == username)).first():
             raise click.UsageError(f"user {username!r} exists")
         try:
-            create_user(username, role, password, provider_code, display_name)
+            create_user(username, role, password, provider_code, display_name, work_phone)
         except ValueError as exc:
             raise click.UsageError(str(exc)) from exc
         db.session.commit()

@@ -706,7 +706,15 @@ SCHEMAS: dict[str, dict] = {
             "light": ref("Light"),
             "representative": {
                 "type": ["object", "null"],
-                "properties": {"name": {"type": "string"}, "username": {"type": "string"}},
+                "properties": {
+                    "name": {"type": "string"},
+                    "username": {"type": "string"},
+                    "phone": {
+                        "type": ["string", "null"],
+                        "description": "the representative's work phone, else the provider's "
+                        "service phone",
+                    },
+                },
             },
             "first_contact_at": {
                 **_TIME,

@@ -106,6 +106,15 @@ DEMO_USERS = [
     ("power", "staff", "zz-power", "供电 刘洋"),
     ("gas", "staff", "zz-gas", "供气 陈静"),
     ("heat", "staff", "zz-heat", "供热 赵磊"),
+]
+# the demo representatives' work phones (invented numbers on the providers' exchanges)
+DEMO_PHONES = {
+    "water": "0371-67436801",
+    "power": "0371-95598001",
+    "gas": "0371-96777021",
+    "heat": "0371-96186031",
+}
+DEMO_USERS += [
     ("approval-system", "integration", None, "工建系统接口"),
 ]
 
@@ -116,6 +125,7 @@ def create_user(
     password: str,
     provider_code: str | None = None,
     display_name: str = "",
+    phone: str | None = None,
 ) -> User:
     provider_id = None
     if provider_code:
@@ -131,6 +141,7 @@ def create_user(
         password_hash=hash_password(password),
         provider_id=provider_id,
         display_name=display_name,
+        phone=phone,
     )
     db.session.add(user)
     db.session.flush()
@@ -147,7 +158,7 @@ def load_demo_data() -> list[tuple[str, str, str]]:
         ).scalar_one_or_none()
         password = f"{username}{DEMO_PASSWORD_SUFFIX}"
         if exists is None:
-            create_user(username, role, password, provider, display)
+            create_user(username, role, password, provider, display, DEMO_PHONES.get(username))
             created.append((username, role, password))
         else:
             created.append((username, role, "(exists; password unchanged)"))

@@ -113,9 +113,9 @@ def _look_up(ui, ref, code, **kwargs):
 
 @pytest.fixture
 def ui(app, db):
-    app.config["WTF_CSRF_ENABLED"] = True
-    yield app.test_client()
-    app.config["WTF_CSRF_ENABLED"] = False
+    """A browser-like client (CSRF on, as in production)."""
+    assert app.config.get("WTF_CSRF_ENABLED", True)
+    return app.test_client()
 
 
 def test_the_status_result_has_its_own_address_and_a_refresh_costs_no_lookup(

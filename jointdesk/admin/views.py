@@ -404,6 +404,54 @@ def users():
     )
 
 
+class ContactForm(FlaskForm):
+    display_name = StringField(_l("Name shown to others"), validators=[Length(max=64)])
+    phone = StringField(
+        _l("Work phone"),
+        validators=[Optional(), Length(max=40)],
+        description=_l(
+            "Shown to applicants as their customer representative's number; "
+            "empty: the provider's service phone."
+        ),
+    )
+
+
+@bp.route("/users/<int(max=2147483647):user_id>/contact", methods=["GET", "POST"])
+@roles_required("admin")
+def user_contact(user_id: int):
+    """A person's name as others see it and their work phone (a customer representative's
+    number for applicants); audited."""
+    from jointdesk.models import User
+    from jointdesk.policy.identity import clean_work_phone
+
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    form = ContactForm(obj=user if request.method == "GET" else None)
+    if form.validate_on_submit():
+        try:
+            phone = clean_work_phone(form.phone.data)
+        except ValueError:
+            form.phone.errors = [_("Enter a phone number: digits, with spaces or dashes.")]
+        else:
+            before = {"display_name": user.display_name, "phone": user.phone}
+            user.display_name = (form.display_name.data or "").strip()
+            user.phone = phone
+            after = {"display_name": user.display_name, "phone": user.phone}
+            if after != before:
+                audit.record(
+                    "user_contact_changed",
+                    actor=current_user,
+                    detail={"username": user.username, "before": before, "after": after},
+                )
+            db.session.commit()
+            flash(_("Saved."), "success")
+            return redirect(url_for("admin.users"))
+    return render_template("admin/user_contact.html", form=form, user=user), (
+        422 if form.errors else 200
+    )
+
+
 @bp.post("/users/<int(max=2147483647):user_id>/<action>")
 @roles_required("admin")
 def user_action(user_id: int, action: str):

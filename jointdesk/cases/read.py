@@ -236,6 +236,7 @@ def _ticket_select(dialect: str):
             *provider_cols,
             UserModel.username.label("r_username"),
             UserModel.display_name.label("r_display_name"),
+            UserModel.phone.label("r_phone"),
             *(
                 _json_children(dialect, table, parent, Ticket.id).label(f"t_{key}")
                 for key, table, parent, _order, _cls in _TICKET_CHILDREN
@@ -273,6 +274,7 @@ def _tickets_json(dialect: str, case_id):
     pairs = [(c.name, c) for c in tickets.c]
     pairs += [(f"p_{name}", providers.c[name]) for name in _PROVIDER_COLUMNS]
     pairs += [("r_username", users.c.username), ("r_display_name", users.c.display_name)]
+    pairs += [("r_phone", users.c.phone)]
     pairs += [
         (f"t_{key}", _embedded(dialect, _json_children(dialect, table, parent, tickets.c.id)))
         for key, table, parent, _order, _cls in _TICKET_CHILDREN
@@ -365,6 +367,7 @@ def _ticket(m, case: CaseData) -> TicketData:
             id=m["representative_id"],
             username=m["r_username"],
             display_name=m["r_display_name"],
+            phone=m["r_phone"],
         )
     )
     for key, table, _parent, order, cls in _TICKET_CHILDREN:

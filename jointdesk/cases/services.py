@@ -117,7 +117,12 @@ def ticket_dict(
             "outside_boundary_investment": sla.fee_dict(investment),
         },
         "light": light,
-        "representative": ({"name": rep.label} if rep and view != PROGRESS else None),
+        # the representative's work phone, else the provider's service phone: a number to call
+        "representative": (
+            {"name": rep.label, "phone": rep.phone or ticket.provider.phone}
+            if rep and view != PROGRESS
+            else None
+        ),
         "first_contact_at": iso(ticket.first_contact_at),
         "contacts": ticket.contacts or 0,
         "created_at": iso(ticket.created_at),

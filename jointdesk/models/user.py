@@ -18,6 +18,8 @@ class User(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(64), default="")
+    # a work phone applicants may call (a customer representative's); not a personal number
+    phone: Mapped[str | None] = mapped_column(String(20))
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(20))
     provider_id: Mapped[int | None] = mapped_column(ForeignKey("providers.id"))

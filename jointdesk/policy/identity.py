@@ -47,6 +47,22 @@ def without_separators(value: str) -> str:
     return _SEPARATORS.sub("", unicodedata.normalize("NFKC", value))
 
 
+WORK_PHONE_MAX = 20
+
+
+def clean_work_phone(value: str | None) -> str | None:
+    """A work phone as stored: digits with an optional leading ``+``, separators (spaces,
+    dashes) dropped, 3 to 20 characters (``95598`` and ``0371-67436789`` alike); None for an
+    empty value. ValueError for anything else."""
+    text = without_separators(value or "")
+    if not text:
+        return None
+    body = text[1:] if text.startswith("+") else text
+    if not body.isascii() or not body.isdigit() or not 3 <= len(text) <= WORK_PHONE_MAX:
+        raise ValueError("not a phone number")
+    return text
+
+
 def resident_id_check_char(first17: str) -> str:
     total = sum(int(ch) * w for ch, w in zip(first17, _ID_WEIGHTS, strict=True))
     return _ID_CHECK[total % 11]
