@@ -190,6 +190,8 @@ def build_settings() -> dict:
             "JOINTDESK_PUBLIC_LOOKUP_LIMIT", "10 per minute;100 per hour"
         ),
         # the public information-disclosure portal and its API endpoint, per client
+        # a disclosure item not updated for this many days counts as stale (supervision)
+        "JOINTDESK_DISCLOSURE_STALE_DAYS": int(env_float("JOINTDESK_DISCLOSURE_STALE_DAYS", 365)),
         "JOINTDESK_DISCLOSURE_LIMIT": env_str(
             "JOINTDESK_DISCLOSURE_LIMIT", "60 per minute;1000 per hour"
         ),

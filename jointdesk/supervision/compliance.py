@@ -7,7 +7,6 @@ mandatory items are ``policy.disclosure.mandatory_items`` of those services. The
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -22,11 +21,9 @@ from jointdesk.policy import supervision as rules
 
 
 def stale_days() -> int:
-    """The period after which an item not updated is stale: JOINTDESK_DISCLOSURE_STALE_DAYS
-    (app setting or environment), default ``policy.disclosure.DEFAULT_STALE_DAYS``."""
-    raw = current_app.config.get("JOINTDESK_DISCLOSURE_STALE_DAYS") or os.environ.get(
-        "JOINTDESK_DISCLOSURE_STALE_DAYS"
-    )
+    """The period after which an item not updated is stale: JOINTDESK_DISCLOSURE_STALE_DAYS,
+    default ``policy.disclosure.DEFAULT_STALE_DAYS`` (also for a value that is not positive)."""
+    raw = current_app.config.get("JOINTDESK_DISCLOSURE_STALE_DAYS")
     try:
         days = int(raw) if raw is not None else catalog.DEFAULT_STALE_DAYS
     except (TypeError, ValueError):
