@@ -464,6 +464,10 @@ def performance_page():
     on_time = performance.on_time_tables(month)  # the three in one pass
     tables = {f"on-time-{by}": TABLES[f"on-time-{by}"](month, on_time[by]) for by in on_time}
     tables |= {name: TABLES[name](month) for name in ("steps", "indicators")}
+    # on the page the provider's name is enough; the export keeps its code for machines
+    for name in ("on-time-provider", "steps"):
+        headers, rows = tables[name]
+        tables[name] = (headers[1:], [row[1:] for row in rows])
     return render_template(
         "supervision/performance.html",
         month=month,
