@@ -294,7 +294,7 @@ def orders_table(_month: str):
     headers = [
         _("Order"),
         _("Provider"),
-        _("Subject"),
+        _("Order subject"),
         _("Deadline"),
         _("Status"),
         _("Overdue"),
@@ -488,7 +488,7 @@ ORDER_MESSAGES = {
 
 class OrderForm(FlaskForm):
     provider = SelectField(_l("Provider"), coerce=int, validate_choice=False)
-    subject = StringField(_l("Subject"))
+    subject = StringField(_l("Order subject"))
     detail = TextAreaField(_l("What must be corrected"))
     deadline = DateField(_l("Deadline"), validators=[Optional()])
 
