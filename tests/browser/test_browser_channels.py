@@ -61,6 +61,17 @@ def look_up_status(visit: Visit, base: str, reference: str, code: str) -> None:
     page.wait_for_url(re.compile(r"/status\?reference="))
 
 
+def english(visit: Visit, base: str, *pages: tuple[str, str]) -> None:
+    """Switches ``visit`` to English (once) and checks each page's UI words for Chinese."""
+    page = visit.page
+    if page.evaluate("document.documentElement.lang") != "en":
+        page.get_by_role("button", name="English").click()
+        page.wait_for_load_state("load")
+    for name, path in pages:
+        page.goto(base + path)
+        visit.check_english(name)
+
+
 # --- public: disclosure portal and complaints ----------------------------------------------
 
 
@@ -109,6 +120,9 @@ def test_the_public_reads_disclosures_and_complains(viewport, server, open_as, d
     shown = page.locator("main").inner_text()
     assert "报装后迟迟无人联系" in shown and "13912345678" not in shown
     visitor.check("complaint-status")
+    if viewport == "desktop":  # and in English: nothing of the UI left in Chinese
+        english(visitor, base, ("disclosure", "/disclosure"), ("outages", "/disclosure/outages"))
+        english(visitor, base, ("complaint-form", "/complaint"))
     assert not visitor.problems, "\n".join(visitor.problems)
 
 
@@ -232,6 +246,18 @@ def test_supervision_pages_chart_orders_and_exports(
     sign_in(admin, base, "admin1")
     admin.page.goto(base + "/supervision/weights")
     admin.check("weights")
+    if viewport == "desktop":
+        english(
+            supervisor,
+            base,
+            ("supervision", "/supervision/"),
+            ("compliance", "/supervision/compliance"),
+            ("performance", "/supervision/performance"),
+            ("orders", "/supervision/orders"),
+            ("complaints", "/complaints"),
+            ("follow-ups", "/follow-ups"),
+            ("disclosure-manage", "/disclosure/manage/zz-water"),
+        )
     problems = supervisor.problems + admin.problems
     assert not problems, "\n".join(problems)
 
