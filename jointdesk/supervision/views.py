@@ -294,7 +294,7 @@ def orders_table(_month: str):
     headers = [
         _("Order"),
         _("Provider"),
-        _("Subject"),
+        _("Order subject"),
         _("Deadline"),
         _("Status"),
         _("Overdue"),
@@ -464,6 +464,10 @@ def performance_page():
     on_time = performance.on_time_tables(month)  # the three in one pass
     tables = {f"on-time-{by}": TABLES[f"on-time-{by}"](month, on_time[by]) for by in on_time}
     tables |= {name: TABLES[name](month) for name in ("steps", "indicators")}
+    # on the page the provider's name is enough; the export keeps its code for machines
+    for name in ("on-time-provider", "steps"):
+        headers, rows = tables[name]
+        tables[name] = (headers[1:], [row[1:] for row in rows])
     return render_template(
         "supervision/performance.html",
         month=month,
@@ -484,7 +488,7 @@ ORDER_MESSAGES = {
 
 class OrderForm(FlaskForm):
     provider = SelectField(_l("Provider"), coerce=int, validate_choice=False)
-    subject = StringField(_l("Subject"))
+    subject = StringField(_l("Order subject"))
     detail = TextAreaField(_l("What must be corrected"))
     deadline = DateField(_l("Deadline"), validators=[Optional()])
 

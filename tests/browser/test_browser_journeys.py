@@ -57,6 +57,7 @@ def open_as(browser, server):
         context = browser.new_context(
             viewport={"width": width, "height": height},
             locale="zh-CN",
+            timezone_id="Asia/Shanghai",  # the hall's clock: "last checked" matches the page
             bypass_csp=True,  # to inject axe-core; the pages' own scripts obey the policy anyway
             is_mobile=viewport == "phone",
             has_touch=viewport == "phone",
