@@ -422,3 +422,52 @@ def test_case_view_and_status_page_change_by_themselves(
     applicant.check("status-live")
     problems = clerk.problems + applicant.problems
     assert not problems, "\n".join(problems)
+
+
+# --- every role's own pages in English: nothing of the UI left in Chinese -----------------
+
+
+def test_the_working_pages_in_english(server, open_as, db, users, submit, deliver_all, client):
+    """The clerk's, the provider staff's and the applicant's pages the other journeys visit in
+    Chinese, once in English (desktop): labels, buttons, headings and menus all translated."""
+    base = server.url
+    case = water_case(submit, deliver_all, client, users, connect=False)
+    reference, code = case["reference"], case["query_code"]
+    water = next(t for t in case["tickets"] if t["service"] == "water")["id"]
+    problems: list[str] = []
+
+    clerk = open_as("clerk", "desktop")
+    sign_in(clerk, base, "clerk1")
+    english(
+        clerk,
+        base,
+        ("intake-en", "/window/new"),
+        ("case-en", f"/cases/{reference}"),
+        ("search-en", "/cases"),
+        ("hotline-en", "/complaints/hotline"),
+    )
+    problems += clerk.problems
+
+    staff = open_as("water", "desktop")
+    sign_in(staff, base, "water1")
+    english(
+        staff,
+        base,
+        ("queue-en", "/desk/"),
+        ("ticket-en", f"/desk/tickets/{water}"),
+        ("follow-ups-en", "/follow-ups"),
+        ("orders-en", "/supervision/orders"),
+    )
+    problems += staff.problems
+
+    applicant = open_as("applicant", "desktop")
+    look_up_status(applicant, base, reference, code)
+    english(
+        applicant,
+        base,
+        ("status-en", f"/status?reference={reference}"),
+        ("apply-en", "/apply"),
+        ("complaint-en", "/complaint"),
+    )
+    problems += applicant.problems
+    assert problems == [], "\n".join(problems)
