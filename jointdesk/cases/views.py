@@ -136,7 +136,7 @@ def new_query_code(reference: str):
 # A query code issued anew ends the grant (the digest no longer matches).
 STATUS_GRANTS = "status_grants"
 KEEP_GRANTS = 5
-GRANT_SECONDS = 12 * 3600
+GRANT_SECONDS = 2 * 3600
 
 
 def grant_status(reference: str, digest: str) -> None:

@@ -57,6 +57,9 @@ class ActionForm(FlaskForm):
     note = StringField(_l("Note"))
 
 
+QUEUE_ARGS = ("provider", "status", "overdue", "page", "after")  # what the queue page reads
+
+
 def _queue_args():
     """The queue page's provider and filters, as the page and its live stamp read them."""
     if current_user.role == "staff":
@@ -124,7 +127,10 @@ def queue():
     return render_template(
         "desk/queue.html",
         stamp=queue_stamp(result.items, result.total),
-        live_url=url_for("desk.queue_live_stamp", **request.args),
+        live_url=url_for(
+            "desk.queue_live_stamp",
+            **{k: request.args[k] for k in QUEUE_ARGS if request.args.get(k)},
+        ),
         provider=provider,
         providers=providers,
         tickets=[(t, ticket_dict(t)) for t in result.items],

@@ -194,10 +194,21 @@ def _commit() -> None:
         raise Stale from exc
 
 
+def _flush() -> None:
+    """Writes the version-checked UPDATE now (the revision needs the new version): a change
+    another person committed since the page was read is refused here, as at the commit."""
+    try:
+        db.session.flush()
+    except StaleDataError as exc:
+        db.session.rollback()
+        raise Stale from exc
+
+
 def edit_item(
     item: DisclosureItem, title: object, body: object, actor: User | str, expected: int | None
 ) -> bool:
     """New title and body; False when nothing changed. Refused, Stale."""
+    label = audit.actor_label(actor)  # read before the item changes (no flush half-way)
     _check_version(item, expected)
     errors: dict[str, str] = {}
     title = _clean_text(title, MAX_TITLE, "title", errors, required=True)
@@ -210,8 +221,8 @@ def edit_item(
         return False
     item.title, item.body = title, body
     item.updated_at = utcnow()
-    item.updated_by = audit.actor_label(actor)
-    db.session.flush()
+    item.updated_by = label
+    _flush()
     _revision(item, "edit", actor)
     _commit()
     return True
@@ -221,6 +232,7 @@ def set_published(
     item: DisclosureItem, published: bool, actor: User | str, expected: int | None
 ) -> bool:
     """Publish or unpublish; False when it already was. An empty item is not published."""
+    audit.actor_label(actor)  # read before the item changes (no flush half-way)
     _check_version(item, expected)
     if item.published == published:
         return False
@@ -229,7 +241,7 @@ def set_published(
     item.published = published
     if published:
         item.published_at = utcnow()
-    db.session.flush()
+    _flush()
     _revision(item, "publish" if published else "unpublish", actor)
     _commit()
     return True
@@ -310,15 +322,16 @@ def save_outage(
     expected: int | None = None,
 ) -> OutageNotice:
     """Creates a notice (a draft) or changes one; audited. Refused, Stale."""
+    label = audit.actor_label(actor)  # read before the notice changes (no flush half-way)
     if notice is not None:
         _check_version(notice, expected)
     data, districts = check_outage(provider.id, data)
     creating = notice is None
     if creating:
-        notice = OutageNotice(provider_id=provider.id, created_by=actor.username)
+        notice = OutageNotice(provider_id=provider.id, created_by=label)
         db.session.add(notice)
     else:
-        notice.updated_by = actor.username
+        notice.updated_by = label
         notice.updated_at = utcnow()
     notice.service_code = data.service
     notice.planned = data.planned
@@ -329,7 +342,7 @@ def save_outage(
     notice.expected_restore_at = data.expected_restore_at
     notice.restored_at = data.restored_at
     notice.districts = districts
-    db.session.flush()
+    _flush()
     audit.record(
         "outage_created" if creating else "outage_changed",
         actor=actor,
@@ -342,15 +355,16 @@ def save_outage(
 def set_outage_published(
     notice: OutageNotice, published: bool, actor: User, expected: int | None
 ) -> bool:
+    label = audit.actor_label(actor)  # read before the notice changes (no flush half-way)
     _check_version(notice, expected)
     if notice.published == published:
         return False
     notice.published = published
     if published:
         notice.published_at = utcnow()
-    notice.updated_by = actor.username
+    notice.updated_by = label
     notice.updated_at = utcnow()
-    db.session.flush()
+    _flush()
     audit.record(
         "outage_published" if published else "outage_unpublished",
         actor=actor,
@@ -362,6 +376,7 @@ def set_outage_published(
 
 def mark_restored(notice: OutageNotice, actor: User, expected: int | None) -> bool:
     """Supply is back now. Refused before the outage started; False if already restored."""
+    label = audit.actor_label(actor)  # read before the notice changes (no flush half-way)
     _check_version(notice, expected)
     if notice.restored_at is not None:
         return False
@@ -369,9 +384,9 @@ def mark_restored(notice: OutageNotice, actor: User, expected: int | None) -> bo
     if now < notice.starts_at:
         raise Refused({"restored_at": _("The restoration cannot be before the start.")})
     notice.restored_at = now
-    notice.updated_by = actor.username
+    notice.updated_by = label
     notice.updated_at = now
-    db.session.flush()
+    _flush()
     audit.record("outage_restored", actor=actor, detail=_outage_detail(notice))
     _commit()
     return True

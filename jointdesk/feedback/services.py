@@ -487,7 +487,7 @@ def validate_complaint(data: dict) -> ComplaintData:
         fields["body"] = _("At most %(n)d characters.", n=MAX_BODY)
     if fields:
         raise Refused(422, "invalid", _("The complaint has errors; see the fields."), fields)
-    return ComplaintData(name, phone, provider, case, subject, redact(body))
+    return ComplaintData(name, phone, provider, case, redact(subject), redact(body))
 
 
 class AlreadyReceived(Exception):  # noqa: N818
@@ -505,6 +505,13 @@ def create_complaint(
     with its query code (shown once, kept as a keyed hash). The same complaint again within a
     day (a double click, a reload) raises AlreadyReceived with the first."""
     now = utcnow()
+    if db.engine.dialect.name == "postgresql":
+        # the same phone's complaints one at a time, so that a double click sent twice at once
+        # finds the first (released at this transaction's end); SQLite writes one at a time
+        db.session.execute(
+            db.text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+            {"key": f"complaint:{data.phone}"},
+        )
     first = db.session.execute(
         db.select(Complaint)
         .where(

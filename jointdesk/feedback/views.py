@@ -349,13 +349,14 @@ def complaint_new():
     """Public: a complaint or report against a provider or a case (no sign-in)."""
     form = _complaint_form()
     if request.method == "POST":
-        try:
-            online.check_client_limit("complaint-submit", "JOINTDESK_COMPLAINT_SUBMIT_LIMIT")
-        except online.TooSoon as exc:
-            flash(exc.message, "error")
-            page = render_template("complaints/form.html", form=form, **_labels())
-            return page, 429, {"Retry-After": str(exc.seconds)}
         if form.validate_on_submit():
+            # counted once the form is sent whole: a typo or an expired page costs nothing
+            try:
+                online.check_client_limit("complaint-submit", "JOINTDESK_COMPLAINT_SUBMIT_LIMIT")
+            except online.TooSoon as exc:
+                flash(exc.message, "error")
+                page = render_template("complaints/form.html", form=form, **_labels())
+                return page, 429, {"Retry-After": str(exc.seconds)}
             return _take_complaint(form, "online", None, "complaints/form.html")
         flash(_("The form expired or was incomplete; please try again."), "error")
     elif request.args.get("case"):
@@ -386,6 +387,19 @@ def complaint_status():
         late=complaint is not None and services.is_late(complaint.due_at, complaint.status),
         **_labels(),
     )
+
+
+@rate_limited_form("feedback.rate")
+def _rating_again():
+    """The status page with the rating as typed (a 429 keeps the comment)."""
+    from jointdesk.cases.views import LookupForm, granted_case, status_reference
+
+    service = (request.view_args or {}).get("service", "")[:20]
+    form = RatingForm(prefix=service)
+    lookup = LookupForm(formdata=None)
+    lookup.reference.data = form.reference.data
+    case = granted_case(status_reference(form.reference.data))
+    return render_status(lookup, case, case is None, {service: form} if case else None)
 
 
 @rate_limited_form("feedback.complaint_status")

@@ -176,7 +176,11 @@ def close_month(month: str, actor, now: datetime | None = None, note: str = "") 
             month=month, weights=weights, closed_by=audit.actor_label(actor), note=note or ""
         )
     )
-    db.session.flush()
+    try:  # the month's row first: a second closing at the same moment stops here
+        db.session.flush()
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise CloseRefused("already_closed") from exc
     for item in items:
         db.session.add(
             EvaluationScore(

@@ -17,7 +17,10 @@ def _cell(value):
         return ""
     if isinstance(value, bool):
         return "1" if value else "0"
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+    if isinstance(value, str) and (
+        value[:1] in ("=", "+", "-", "@", "\t", "\r", "|")
+        or value.lstrip()[:1] in ("=", "+", "-", "@")
+    ):
         return "'" + value  # never a formula in a spreadsheet (CSV injection)
     return value
 

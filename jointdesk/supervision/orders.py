@@ -58,7 +58,7 @@ def issue(
     now = utcnow()
     problems = {}
     subject, detail = _clean(subject), _clean(detail)
-    if db.session.get(Provider, provider_id) is None:
+    if not 0 < provider_id <= 2_147_483_647 or db.session.get(Provider, provider_id) is None:
         problems["provider"] = "unknown"
     if not subject:
         problems["subject"] = "required"

@@ -504,10 +504,13 @@ class ReviewForm(FlaskForm):
 
 
 def _int(value) -> int | None:
+    """A row id from a query string; None for anything that cannot be one (a database
+    integer: 1 to 2147483647)."""
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
         return None
+    return number if 0 < number <= 2_147_483_647 else None
 
 
 @bp.get("/orders")
@@ -575,7 +578,7 @@ STALE_MESSAGE = _l("Someone changed this order meanwhile; here it is as it stand
 STATE_MESSAGE = _l("This order is no longer in a state that allows this.")
 
 
-@bp.route("/orders/<int:order_id>", methods=["GET", "POST"])
+@bp.route("/orders/<int(max=2147483647):order_id>", methods=["GET", "POST"])
 @roles_required(*SUPERVISORS, "staff")
 def order_view(order_id: int):
     order = db.session.get(CorrectionOrder, order_id)
