@@ -38,6 +38,7 @@ from jointdesk.policy.process import (
     TICKET_STATUSES,
     suspension_text_required,
 )
+from jointdesk.policy.supervision import SUMMARY_FIELDS
 from jointdesk.routing.channels import (
     MAX_SECRET,
     MAX_URL,
@@ -528,21 +529,7 @@ _SUPERVISION_SUMMARY = {
             "type": "array",
             "items": {
                 "type": "object",
-                "required": [
-                    "provider",
-                    "name",
-                    "tickets",
-                    "completed",
-                    "on_time",
-                    "on_time_rate",
-                    "overdue_open",
-                    "disclosure_score",
-                    "complaints",
-                    "ratings",
-                    "bad_ratings",
-                    "satisfaction",
-                    "score",
-                ],
+                "required": list(SUMMARY_FIELDS),
                 "properties": {
                     "provider": {"type": "string"},
                     "name": {"type": "string"},

@@ -111,6 +111,23 @@ def previous_months(last: date, count: int) -> list[str]:
 
 # --- the evaluation -------------------------------------------------------------------------------
 
+# one provider's line of the month summary (API, dashboard, exports), in this order
+SUMMARY_FIELDS = (
+    "provider",
+    "name",
+    "tickets",
+    "completed",
+    "on_time",
+    "on_time_rate",
+    "overdue_open",
+    "disclosure_score",
+    "complaints",
+    "ratings",
+    "bad_ratings",
+    "satisfaction",
+    "score",
+)
+
 WEIGHT_PARTS = ("disclosure", "on_time", "ratings", "complaints")
 DEFAULT_WEIGHTS = {"disclosure": 30, "on_time": 40, "ratings": 20, "complaints": 10}
 COMPLAINT_PENALTY = 10  # points off the complaints part for each complaint in the month

@@ -102,22 +102,7 @@ def summary_table(month: str):
         _("Satisfaction (%)"),
         _("Score"),
     ]
-    keys = [
-        "provider",
-        "name",
-        "tickets",
-        "completed",
-        "on_time",
-        "on_time_rate",
-        "overdue_open",
-        "disclosure_score",
-        "complaints",
-        "ratings",
-        "bad_ratings",
-        "satisfaction",
-        "score",
-    ]
-    rows = [[item.get(k) for k in keys] for item in data["items"]]
+    rows = [[item.get(k) for k in policy.SUMMARY_FIELDS] for item in data["items"]]
     return headers, rows
 
 
