@@ -181,22 +181,31 @@ class FollowUpForm(FlaskForm):
     decision = HiddenField()
 
 
+def _list_scope():
+    """What a follow-up or complaint list shows: staff only their own provider's rows (-1 when
+    they have none: nothing), the others every provider's, narrowed by ``?provider=CODE``.
+    Returns (providers for the filter, the chosen provider's id, the staff's own provider's id
+    or None, ``?status=``, ``?page=``)."""
+    providers: list = []
+    chosen = own = None
+    if current_user.role == "staff":
+        own = current_user.provider_id or -1
+    else:
+        providers = db.session.execute(db.select(Provider).order_by(Provider.code)).scalars().all()
+        code = request.args.get("provider") or None
+        chosen = next((p.id for p in providers if p.code == code), None)
+    status = request.args.get("status") or None
+    page = min(max(request.args.get("page", 1, type=int) or 1, 1), 100_000)
+    return providers, chosen, own, status, page
+
+
 @bp.route("/follow-ups")
 @roles_required("staff", "supervisor", "admin")
 def follow_ups():
     """Staff: their provider's follow-ups; supervisors and administrators: all. Open first."""
-    providers = []
-    provider_id = None
-    if current_user.role == "staff":
-        provider_id = current_user.provider_id or -1
-    else:
-        providers = db.session.execute(db.select(Provider).order_by(Provider.code)).scalars().all()
-        code = request.args.get("provider") or None
-        provider_id = next((p.id for p in providers if p.code == code), None)
-    status = request.args.get("status") or None
-    page = min(max(request.args.get("page", 1, type=int) or 1, 1), 100_000)
+    providers, chosen, own, status, page = _list_scope()
     result = db.paginate(
-        services.follow_ups_query(provider_id, status),
+        services.follow_ups_query(own if own is not None else chosen, status),
         page=page,
         per_page=PER_PAGE,
         error_out=False,
@@ -434,18 +443,9 @@ def complaint_hotline():
 def complaints():
     """Supervisors and administrators: every complaint; staff: those against their provider
     (read-only). Open first, overdue ones marked; filtered by provider and status."""
-    providers = []
-    provider_id = only = None
-    if current_user.role == "staff":
-        only = current_user.provider_id or -1
-    else:
-        providers = db.session.execute(db.select(Provider).order_by(Provider.code)).scalars().all()
-        code = request.args.get("provider") or None
-        provider_id = next((p.id for p in providers if p.code == code), None)
-    status = request.args.get("status") or None
-    page = min(max(request.args.get("page", 1, type=int) or 1, 1), 100_000)
+    providers, chosen, own, status, page = _list_scope()
     result = db.paginate(
-        services.complaints_query(provider_id, status, only),
+        services.complaints_query(chosen, status, own),
         page=page,
         per_page=PER_PAGE,
         error_out=False,
