@@ -76,6 +76,9 @@ def new_application():
                 note = {"duplicate_of": [c.reference for c in duplicates]} if duplicates else None
                 case, _code = submit_application(application, current_user, claim=claim, note=note)
                 return redirect(url_for("windows.receipt", reference=case.reference, t=claim.key))
+            # the "duplicate" may be this very form, stored a moment ago by a second click
+            if (row := idempotency.find_claim(claim)) is not None:
+                return _first_receipt(row, claim)
             form.confirm_duplicate.data = False
         except ValidationFailed as exc:
             # each message on its field and in the summary at the top of the form
