@@ -81,7 +81,7 @@ def test_duplicate_deliveries_still_make_four_tickets(app, client, db, users, br
     for msg in db.session.execute(db.select(OutboxMessage)).scalars():
         for _copy in range(2):
             celery.send_task(msg.task, args=[msg.id], queue=msg.queue)
-    w = Worker()
+    w = Worker(env={"JOINTDESK_LOG_TASKS": "1"})  # Celery's per-task lines, quiet by default
     try:
         assert wait_for(lambda: all_queued(db, reference), 10), w.output()[-3000:]
         assert wait_for(lambda: w.output().count("succeeded") >= 12, 10)

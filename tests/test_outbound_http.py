@@ -516,6 +516,7 @@ def test_real_workers_deliver_on_their_own_queue_with_scheduled_retries(
     fast = {
         "JOINTDESK_DELIVERY_FIRST_RETRY_SECONDS": "0.2",
         "JOINTDESK_DELIVERY_TIMEOUT_SECONDS": "2",
+        "JOINTDESK_LOG_TASKS": "1",  # which worker ran which task, from Celery's task lines
     }
     general = Worker(env=fast | {"JOINTDESK_WORKER_SKIP_HTTP_QUEUE": "1"})
     sender = Worker(queues=delivery.HTTP_QUEUE, env=fast)

@@ -50,8 +50,8 @@ def test_relay_redelivers_at_once_only_what_a_dead_worker_had_taken(
     _heartbeat(db, "doomed", pid=4_000_001)
     db.session.execute(db.update(Heartbeat).values(seen_at=clock()))
     db.session.commit()
-    take(rows[0], "alive")
-    take(rows[1], "doomed")
+    take(rows[0].id, "alive")
+    take(rows[1].id, "doomed")
     assert relay() == 0  # both workers alive; the untaken two wait 15 s
     assert mark_dead(4_000_001, "test-host") == 1
     assert relay() == 1  # what the dead worker had started: at once

@@ -13,7 +13,7 @@ import logging
 import os
 
 from celery import bootsteps
-from celery.signals import worker_process_init
+from celery.signals import after_setup_logger, worker_process_init
 
 from jointdesk import create_app, heartbeat
 from jointdesk.extensions import db
@@ -24,6 +24,9 @@ CONTROL_QUEUE = "jointdesk"
 HTTP_QUEUE = "jointdesk.http"
 # set for the general worker of `jointdesk run`, whose own sender worker serves HTTP_QUEUE
 SKIP_HTTP_ENV = "JOINTDESK_WORKER_SKIP_HTTP_QUEUE"
+# Celery's two INFO lines per task ("received", "succeeded in …"); the audit trail records
+# every hand-over, and a failed task is still logged (ERROR). JOINTDESK_LOG_TASKS=1 shows them.
+TASK_LOGGERS = ("celery.app.trace", "celery.worker.strategy")
 log = logging.getLogger(__name__)
 
 import worker.tasks  # noqa: E402,F401  (registers the tasks)
@@ -103,6 +106,13 @@ class Heartbeat(bootsteps.StartStopStep):
 
 celery.steps["consumer"].add(ProviderQueues)
 celery.steps["consumer"].add(Heartbeat)
+
+
+@after_setup_logger.connect
+def _quiet_task_lines(**_kwargs) -> None:
+    if os.environ.get("JOINTDESK_LOG_TASKS") != "1":
+        for name in TASK_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 @worker_process_init.connect

@@ -299,17 +299,18 @@ def _tickets_json(dialect: str, case_id):
 
 
 @functools.cache
-def _case_statement(dialect: str, by_code: bool):
-    """The whole case in ONE statement: its row, district, materials, timeline and tickets
-    with everything a view shows, and the calendar's version (``workingtime``), bound by
-    reference (and, for the applicant's look-up, by the query code's digest as well)."""
+def _case_statement(dialect: str, by_code: bool, timeline: bool = True):
+    """The whole case in ONE statement: its row, district, materials, timeline (unless not
+    wanted) and tickets with everything a view shows, and the calendar's version
+    (``workingtime``), bound by reference (and, for the applicant's look-up, by the query
+    code's digest as well)."""
     stmt = (
         select(
             *_CASE_COLUMNS,
             District.name.label("district_name"),
             *(
                 _json_children(dialect, table, parent, Case.id).label(f"c_{key}")
-                for key, table, parent, _order, _cls in _CASE_CHILDREN
+                for key, table, parent, _order, _cls in _case_children(timeline)
             ),
             _tickets_json(dialect, Case.id).label("c_tickets"),
             calendar_version_column(),
@@ -322,14 +323,22 @@ def _case_statement(dialect: str, by_code: bool):
     return stmt
 
 
-def load_case_data(reference: str, *, query_code_digest: str | None = None) -> CaseData | None:
+def _case_children(timeline: bool) -> tuple:
+    return _CASE_CHILDREN if timeline else tuple(c for c in _CASE_CHILDREN if c[0] != "events")
+
+
+def load_case_data(
+    reference: str, *, query_code_digest: str | None = None, timeline: bool = True
+) -> CaseData | None:
     """The whole case by reference, with its district, materials, timeline, tickets, their
     providers, representatives, steps, permits and suspensions: one statement, whatever its
     size. With ``query_code_digest`` only the case whose query code has that digest (the
     applicant's look-up: an unknown reference and a wrong code cost the same one statement).
-    The calendar's version comes with it, so the time limits need no statement of their own."""
+    The calendar's version comes with it, so the time limits need no statement of their own.
+    ``timeline=False`` leaves the events out (an applicant's progress answer shows none; an old
+    case has many): the case then has no ``events`` attribute at all, never an empty list."""
     conn = db.session.connection()
-    stmt = _case_statement(conn.dialect.name, query_code_digest is not None)
+    stmt = _case_statement(conn.dialect.name, query_code_digest is not None, timeline)
     params = {"reference": reference}
     if query_code_digest is not None:
         params["digest"] = query_code_digest
@@ -342,7 +351,7 @@ def load_case_data(reference: str, *, query_code_digest: str | None = None) -> C
         {c.name: m[c.name] for c in _CASE_COLUMNS},
         district=DistrictData(id=row.district_id, name=m["district_name"]),
     )
-    for key, table, _parent, order, cls in _CASE_CHILDREN:
+    for key, table, _parent, order, cls in _case_children(timeline):
         setattr(case, key, _rows(m[f"c_{key}"], table, order, cls))
     tickets = _json_list(m["c_tickets"])
     convert = _TICKET_CONVERT

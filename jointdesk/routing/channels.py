@@ -1,7 +1,8 @@
 """Where a provider's tickets go: its channel, chosen by ``Provider.channel``.
 
-One interface, ``Channel.hand_over(outbox row, now)``, called by the delivery task
-(``outbox.deliver``) in its transaction, with a registry of implementations:
+One interface, ``Channel.hand_over(delivery, now)`` (``outbox.Delivery``: the outbox row's id,
+ticket and queue), called by the delivery task (``outbox.deliver``) in its transaction, with a
+registry of implementations:
 
 - ``desk`` (the default): the built-in desk holds the ticket at once: ``dispatching`` →
   ``queued`` (``outbox.mark_held``);
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from flask_babel import gettext as _
 from sqlalchemy.orm import selectinload
@@ -29,7 +31,10 @@ from sqlalchemy.orm import selectinload
 from jointdesk import audit
 from jointdesk.extensions import db
 from jointdesk.integrations import delivery
-from jointdesk.models import Case, OutboxMessage, Provider, Ticket
+from jointdesk.models import Case, Provider, Ticket
+
+if TYPE_CHECKING:
+    from jointdesk.routing.outbox import Delivery
 
 DESK, WEBHOOK = "desk", "webhook"
 CHANNEL_NAMES = (DESK, WEBHOOK)
@@ -46,7 +51,7 @@ _SECRET = re.compile(SECRET_PATTERN)
 class Channel:
     name = ""
 
-    def hand_over(self, msg: OutboxMessage, now: datetime) -> str:
+    def hand_over(self, msg: Delivery, now: datetime) -> str:
         """Hands the outbox row's ticket over, in the caller's transaction; says what happened
         (``delivered``, ``duplicate``, ``sending``)."""
         raise NotImplementedError
@@ -55,7 +60,7 @@ class Channel:
 class DeskChannel(Channel):
     name = DESK
 
-    def hand_over(self, msg: OutboxMessage, now: datetime) -> str:
+    def hand_over(self, msg: Delivery, now: datetime) -> str:
         from jointdesk.routing.outbox import mark_held
 
         return "delivered" if mark_held(msg.ticket_id, msg.queue, now) else "duplicate"
@@ -64,7 +69,7 @@ class DeskChannel(Channel):
 class WebhookChannel(Channel):
     name = WEBHOOK
 
-    def hand_over(self, msg: OutboxMessage, now: datetime) -> str:
+    def hand_over(self, msg: Delivery, now: datetime) -> str:
         ticket = db.session.execute(
             db.select(Ticket)
             .where(Ticket.id == msg.ticket_id)

@@ -20,13 +20,15 @@ a conditional UPDATE, and a copy of a row already done returns at once.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import and_, insert, or_, update
+from sqlalchemy import and_, bindparam, case, insert, literal_column, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from jointdesk import audit, domain_events, heartbeat
@@ -34,7 +36,13 @@ from jointdesk.domain_events import DomainEvent
 from jointdesk.extensions import db
 from jointdesk.models import Case, OutboxMessage, Provider, Step, Ticket, User
 from jointdesk.models.types import utcnow
-from jointdesk.policy.process import DISPATCHING, OPEN, QUEUED, proactive_contact
+from jointdesk.policy.process import (
+    DISPATCHING,
+    OPEN,
+    QUEUED,
+    STEP_ACCEPT,
+    proactive_contact,
+)
 
 DELIVER_TASK = "jointdesk.deliver_ticket"
 FIRST_CONTACT_NOTICE = "first_contact_due"
@@ -167,21 +175,130 @@ def relay(limit: int = 500) -> int:
     return _publish_rows(due)
 
 
-def take(msg: OutboxMessage, worker_id: str) -> None:
-    """Records, in its own small commit, that this worker process started on the row: if the
-    worker dies before the delivery commits, the relay republishes the row at once."""
-    now = utcnow()
-    db.session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == msg.id, OutboxMessage.done_at.is_(None))
-        .values(
-            taken_by=worker_id,
-            taken_at=now,
-            next_attempt_at=now + _backoff(msg, "JOINTDESK_OUTBOX_REDELIVER_SECONDS"),
-        )
-        .execution_options(synchronize_session=False)
+@dataclass(frozen=True)
+class Delivery:
+    """What a delivery needs of its outbox row: the ticket, the queue, the provider's channel."""
+
+    id: int
+    ticket_id: int | None
+    queue: str
+    channel: str | None
+
+
+# The delivery's statements, built once per process (Core tables and bound parameters: no
+# statement construction nor ORM bookkeeping per task, the same SQL text every time so that
+# the database keeps them prepared).
+_OUTBOX = OutboxMessage.__table__
+_TICKETS = Ticket.__table__
+_WAITS = 16  # the take's backoff steps; from there on it is the cap (see take)
+
+
+def _subquery(sql: str, name: str):
+    """A correlated subquery for a RETURNING clause, written as SQL from the models' table
+    names and constants, never input (the same on PostgreSQL and SQLite): SQLAlchemy's SQLite
+    compiler drops every table name inside RETURNING, subqueries included, which would make
+    their columns ambiguous."""
+    return literal_column(f"({sql})").label(name)
+
+
+def _row_columns():
+    channel = _subquery(  # the ticket's provider's channel, read with the row
+        f"SELECT p.channel FROM {Provider.__tablename__} p JOIN {_TICKETS.name} t"  # noqa: S608 (table names)
+        f" ON t.provider_id = p.id WHERE t.id = {_OUTBOX.name}.ticket_id",
+        "channel",
     )
-    db.session.commit()
+    return _OUTBOX.c.id, _OUTBOX.c.ticket_id, _OUTBOX.c.queue, channel
+
+
+@functools.cache
+def _take_statement():
+    stamp = _OUTBOX.c.next_attempt_at.type  # naive UTC, as stored
+    waits = {n: bindparam(f"w{n}", type_=stamp) for n in range(_WAITS)}
+    return (
+        update(_OUTBOX)
+        .where(_OUTBOX.c.id == bindparam("message_id"), _OUTBOX.c.done_at.is_(None))
+        .values(
+            taken_by=bindparam("worker_id"),
+            taken_at=bindparam("now", type_=stamp),
+            next_attempt_at=case(
+                waits, value=_OUTBOX.c.attempts, else_=bindparam("cap", type_=stamp)
+            ),
+        )
+        .returning(*_row_columns())
+    )
+
+
+@functools.cache
+def _open_row_statement():
+    return select(*_row_columns()).where(
+        _OUTBOX.c.id == bindparam("message_id"), _OUTBOX.c.done_at.is_(None)
+    )
+
+
+@functools.cache
+def _done_statement():
+    return (
+        update(_OUTBOX)
+        .where(_OUTBOX.c.id == bindparam("message_id"), _OUTBOX.c.done_at.is_(None))
+        .values(done_at=bindparam("now", type_=_OUTBOX.c.done_at.type))
+    )
+
+
+@functools.cache
+def _held_statement():
+    """The conditional UPDATE that moves a ticket ``dispatching`` → ``queued`` (the idempotency
+    guard: only one delivery moves it), returning what the audit and domain events need."""
+    t = _TICKETS
+    provider_code = _subquery(
+        f"SELECT p.code FROM {Provider.__tablename__} p WHERE p.id = {t.name}.provider_id",  # noqa: S608 (table names)
+        "provider_code",
+    )
+    case_channel = _subquery(
+        f"SELECT c.channel FROM {Case.__tablename__} c WHERE c.id = {t.name}.case_id",  # noqa: S608 (table names)
+        "case_channel",
+    )
+    has_accept = _subquery(  # whether the ticket has a 受理 step, which decides proactive_contact
+        f"SELECT COUNT(*) FROM {Step.__tablename__} s"  # noqa: S608 (table names)
+        f" WHERE s.ticket_id = {t.name}.id AND s.name = '{STEP_ACCEPT}'",
+        "has_accept",
+    )
+    return (
+        update(t)
+        .where(t.c.id == bindparam("ticket_id"), t.c.status == literal_column(f"'{DISPATCHING}'"))
+        .values(
+            status=literal_column(f"'{QUEUED}'"),
+            queued_at=bindparam("now", type_=t.c.queued_at.type),
+            version=t.c.version + 1,
+        )
+        .returning(
+            t.c.case_id,
+            t.c.provider_id,
+            t.c.representative_id,
+            provider_code,
+            case_channel,
+            has_accept,
+        )
+    )
+
+
+def take(message_id: int, worker_id: str) -> Delivery | None:
+    """Records, committed at once, that this worker process started on the row, and reads what
+    the delivery needs, in one statement outside any transaction (autocommit: no BEGIN, no
+    COMMIT round trip): if the worker dies before the delivery commits, the relay republishes
+    the row at once. None when the row is done or unknown."""
+    now = utcnow()
+    base = current_app.config["JOINTDESK_OUTBOX_REDELIVER_SECONDS"]
+    # the relay's next look, doubling per publication (``_backoff``), chosen by the row's
+    # publication count in the statement itself; at most an hour
+    cap = now + timedelta(seconds=MAX_BACKOFF_SECONDS)
+    params = {"message_id": message_id, "worker_id": worker_id, "now": now, "cap": cap}
+    for n in range(_WAITS):
+        params[f"w{n}"] = min(now + timedelta(seconds=base * 2 ** max(n - 1, 0)), cap)
+    if not db.session().in_transaction():
+        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    row = db.session.connection().execute(_take_statement(), params).first()
+    db.session.commit()  # in autocommit: no round trip; it hands the connection back
+    return None if row is None else Delivery(*row)
 
 
 def choose_representative(provider_id: int) -> User | None:
@@ -202,13 +319,11 @@ def choose_representative(provider_id: int) -> User | None:
     ).scalar_one_or_none()
 
 
-def _first_representative(ticket_id: int, provider_id: int, steps: list[str]) -> User | None:
+def _first_representative(ticket_id: int, provider_id: int) -> User | None:
     """客户代表全程负责: a ticket that nobody accepts (one step, 企业主动对接) gets its customer
     representative the moment it reaches the provider: the provider's default representative,
     else the active staff member carrying the fewest open tickets (then the longest-standing).
     A two-step ticket gets the staff member who accepts it. None: the provider has no staff."""
-    if not proactive_contact(steps):
-        return None
     rep = choose_representative(provider_id)
     if rep is not None:  # beside the version-checked UPDATE above, in the same transaction
         db.session.execute(
@@ -243,29 +358,25 @@ def _ask_first_contact(rep: User, ticket_id: int) -> None:
 def deliver(message_id: int, worker_id: str | None = None) -> str:
     """Hands a ticket to its provider's channel (``routing.channels``: the desk, or the
     provider's own system). Idempotent: safe to run twice or after a crash. ``worker_id`` (a
-    worker's heartbeat id) records who took the row before the work starts."""
+    worker's heartbeat id) records who took the row before the work starts (``take``); then
+    one transaction hands the ticket over and marks the row done."""
     from jointdesk.routing import channels
 
-    found = db.session.execute(  # the row and its provider's channel, in one read
-        db.select(OutboxMessage, Provider.channel)
-        .outerjoin(Ticket, Ticket.id == OutboxMessage.ticket_id)
-        .outerjoin(Provider, Provider.id == Ticket.provider_id)
-        .where(OutboxMessage.id == message_id)
-    ).first()
-    if found is None or found[0].done_at is not None:
+    if worker_id:
+        row = take(message_id, worker_id)
+    else:
+        found = (
+            db.session.connection()
+            .execute(_open_row_statement(), {"message_id": message_id})
+            .first()
+        )
+        row = None if found is None else Delivery(*found)
+    if row is None:
         db.session.rollback()
         return "already-done"
-    msg, channel = found
-    if worker_id:
-        take(msg, worker_id)
     now = utcnow()
-    result = channels.channel_for(channel).hand_over(msg, now)
-    db.session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == message_id, OutboxMessage.done_at.is_(None))
-        .values(done_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    result = channels.channel_for(row.channel).hand_over(row, now)
+    db.session.connection().execute(_done_statement(), {"message_id": message_id, "now": now})
     db.session.commit()
     return result
 
@@ -276,39 +387,29 @@ def mark_held(ticket_id: int, queue: str, now, extra: dict | None = None) -> boo
     ``ticket.dispatched`` domain event, in the caller's transaction. False when it had been
     moved before (a duplicate delivery changes nothing)."""
     delay = current_app.config.get("JOINTDESK_FAULT_DELIVERY_DELAY") or 0
-    # the conditional UPDATE is the idempotency guard: only one delivery moves the ticket
-    moved = db.session.execute(
-        update(Ticket)
-        .where(Ticket.id == ticket_id, Ticket.status == DISPATCHING)
-        .values(status=QUEUED, queued_at=now, version=Ticket.version + 1)
-        .returning(Ticket.case_id, Ticket.provider_id, Ticket.representative_id)
-        .execution_options(synchronize_session=False)
-    ).first()
+    moved = (
+        db.session.connection()
+        .execute(_held_statement(), {"ticket_id": ticket_id, "now": now})
+        .first()
+    )
     if delay:
         time.sleep(delay)  # fault injection: the crash tests kill the worker here
     if moved is None:
         return False
-    rows = db.session.execute(  # the provider's code, the ticket's steps, the case's channel
-        db.select(Provider.code, Step.name, Case.channel)
-        .select_from(Provider)
-        .join(Step, Step.ticket_id == ticket_id)
-        .join(Case, Case.id == moved.case_id)
-        .where(Provider.id == moved.provider_id)
-        .order_by(Step.seq)
-    ).all()
-    detail = {"provider": rows[0].code, "queue": queue, **(extra or {})}
-    if moved.representative_id is None:
-        rep = _first_representative(ticket_id, moved.provider_id, [row.name for row in rows])
+    detail = {"provider": moved.provider_code, "queue": queue, **(extra or {})}
+    steps = (STEP_ACCEPT,) if moved.has_accept else ()  # all the rule below looks at
+    if moved.representative_id is None and proactive_contact(steps):
+        rep = _first_representative(ticket_id, moved.provider_id)
         if rep is not None:
             detail["representative"] = rep.username
-    audit.record("dispatched", case_id=moved.case_id, ticket_id=ticket_id, detail=detail)
+    audit.write("dispatched", case_id=moved.case_id, ticket_id=ticket_id, detail=detail, at=now)
     domain_events.emit(  # subscribers learn the case's channel without reading it again
         DomainEvent(
             "ticket.dispatched",
             moved.case_id,
             now,
             ticket_id=ticket_id,
-            detail=detail | {"case_channel": rows[0].channel},
+            detail=detail | {"case_channel": moved.case_channel},
         )
     )
     return True

@@ -51,7 +51,7 @@ def query_code_digest(reference: str, code: str) -> str:
     return hmac.new(key, f"{reference}:{code}".encode(), hashlib.sha256).hexdigest()
 
 
-def case_for_applicant(reference: str, code: str) -> CaseData | None:
+def case_for_applicant(reference: str, code: str, *, timeline: bool = True) -> CaseData | None:
     """The case if reference and query code match, else None: one statement either way, the
     same for an unknown reference and a wrong code (the digest is keyed, so nobody can aim
     at a stored one), reading plain rows only."""
@@ -59,7 +59,7 @@ def case_for_applicant(reference: str, code: str) -> CaseData | None:
 
     reference = reference.strip().upper()[:32]
     digest = query_code_digest(reference, code.strip()[:32])
-    return load_case_data(reference, query_code_digest=digest)
+    return load_case_data(reference, query_code_digest=digest, timeline=timeline)
 
 
 class AlreadySubmitted(Exception):  # noqa: N818
