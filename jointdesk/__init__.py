@@ -74,6 +74,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from config import build_settings
 
     app = Flask(__name__, instance_relative_config=False)
+    # JSON answers keep the order their builders give (reference first, tickets in their
+    # order) instead of sorting every object's keys on every answer
+    app.json.sort_keys = False
     app.config.update(build_settings())
     if test_config:
         app.config.update(test_config)
