@@ -122,7 +122,7 @@ def test_a_crash_logs_no_whole_id_or_phone(app, client, users, caplog, monkeypat
     import jointdesk.api.views
     from jointdesk.logging_setup import RedactingFilter
 
-    def boom(*_args):
+    def boom(*_args, **_kwargs):
         raise RuntimeError("applicant 11010519491231002X phone 13812345678")
 
     monkeypatch.setattr(jointdesk.api.views, "case_for_applicant", boom)
