@@ -34,6 +34,33 @@ def test_intake_writes_one_insert_per_table_whatever_the_services(client, users,
     )
 
 
+def test_a_delivery_is_four_statements_and_a_copy_one(app, db, submit, statements):
+    """The worker's hand-over: the take (committed alone, it reads the row and the provider's
+    channel), then one transaction: the ticket's guarded move, its audit event, the row done.
+    A copy of a delivered row costs the one statement that finds it done."""
+    from jointdesk.models import Event, OutboxMessage
+    from jointdesk.routing.outbox import deliver
+
+    submit(services=["water", "electricity"])
+    first, second = db.session.execute(
+        db.select(OutboxMessage.id).order_by(OutboxMessage.id)
+    ).scalars()
+    db.session.rollback()
+    assert deliver(first, worker_id="w-warm") == "delivered"
+    sent = statements(lambda: deliver(second, worker_id="w1"))
+    assert [s.split()[0] for s in sent] == ["UPDATE", "UPDATE", "INSERT", "UPDATE"], sent
+    assert "taken_by" in sent[0] and "tickets" in sent[1] and "events" in sent[2]
+    assert len(statements(lambda: deliver(second, worker_id="w2"))) == 1
+    msg = db.session.get(OutboxMessage, second)
+    assert msg.done_at is not None and msg.taken_by == "w1"
+    ticket = db.session.get(Ticket, msg.ticket_id)
+    assert (ticket.status, ticket.version) == ("queued", 2)
+    event = db.session.execute(
+        db.select(Event).where(Event.ticket_id == ticket.id, Event.action == "dispatched")
+    ).scalar_one()
+    assert event.detail["queue"] == msg.queue and event.case_id == ticket.case_id
+
+
 def test_api_views_cost_a_fixed_handful_of_statements(
     client, users, submit, deliver_all, statements
 ):
@@ -53,7 +80,9 @@ def test_api_views_cost_a_fixed_handful_of_statements(
     assert len(view_big) == len(view_small) == 2  # the token with its user; the whole case
 
     url = f"/api/v1/public/cases/{big['reference']}?code={big['query_code']}"
-    assert len(statements(lambda: client.get(url))) == 1  # case, children, calendar version
+    public = statements(lambda: client.get(url))
+    assert len(public) == 1  # case, children, calendar version
+    assert " events " not in public[0] and "FROM events" not in public[0]  # no timeline
     wrong = f"/api/v1/public/cases/{big['reference']}?code=00000000"
     assert len(statements(lambda: client.get(wrong))) == 1  # the same statement, no row
     unknown = "/api/v1/public/cases/ZZ20260101000000?code=00000000"
