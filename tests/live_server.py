@@ -22,7 +22,7 @@ from processes import ROOT, free_port, wait_for
 
 
 class WebServer:
-    def __init__(self, workers: int = 2, threads: int = 10) -> None:
+    def __init__(self, workers: int = 2, threads: int = 10, env: dict | None = None) -> None:
         self.port = free_port()
         self.log = Path(tempfile.mkstemp(prefix="gunicorn-", suffix=".log")[1])
         self.proc = subprocess.Popen(  # noqa: S603
@@ -39,7 +39,7 @@ class WebServer:
                 "jointdesk:create_app()",
             ],
             cwd=ROOT,
-            env=dict(os.environ),
+            env={**os.environ, **(env or {})},
             stdout=self.log.open("w"),
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -42,7 +42,14 @@ def browser():
 
 @pytest.fixture(scope="module")
 def server(app, browser):
-    web = WebServer(workers=1, threads=8)
+    # one server for a module's journeys: every sign-in and status look-up comes from
+    # 127.0.0.1, on a fast machine more than the production limits of 10 a minute allow (the
+    # limits are tested in-process)
+    limits = {
+        "JOINTDESK_LOGIN_LIMIT": "300 per minute",
+        "JOINTDESK_PUBLIC_LOOKUP_LIMIT": "300 per minute",
+    }
+    web = WebServer(workers=1, threads=8, env=limits)
     yield web
     web.stop()
 
