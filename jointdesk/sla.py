@@ -385,10 +385,11 @@ def case_indicators(case: Case, now: datetime | None = None) -> dict:
     tickets = []
     all_suspensions: list[Suspension] = []
     for t in case.tickets:
-        per_step = [days(step_working_seconds(t, s, now, calendar), calendar) for s in t.steps]
-        total_s = sum(step_working_seconds(t, s, now, calendar) or 0 for s in t.steps)
-        permit_s = [permit_working_seconds(p, now, calendar) for p in t.permits]
-        permit_s = [x for x in permit_s if x is not None]
+        step_s = [step_working_seconds(t, s, now, calendar) for s in t.steps]
+        per_step = [days(x, calendar) for x in step_s]
+        total_s = sum(x or 0 for x in step_s)
+        permit_each = {p.kind: permit_working_seconds(p, now, calendar) for p in t.permits}
+        permit_s = [x for x in permit_each.values() if x is not None]
         permit_light = permit_lights(t, now, calendar)
         all_suspensions += t.suspensions
         connection, investment = ticket_fees(t, facts)
@@ -416,7 +417,7 @@ def case_indicators(case: Case, now: datetime | None = None) -> dict:
                 "permits": [
                     {
                         "kind": p.kind,
-                        "working_days": days(permit_working_seconds(p, now, calendar), calendar),
+                        "working_days": days(permit_each[p.kind], calendar),
                         "light": permit_light[p.kind],
                     }
                     for p in t.permits
