@@ -116,8 +116,11 @@ def _send(msg: OutboxMessage) -> None:
 def _backoff(msg: OutboxMessage, setting: str) -> timedelta:
     """Wait before the relay looks at a row again: the setting's time, doubling per
     publication, at most an hour, so a provider whose workers are away is not flooded."""
-    base = current_app.config[setting]
-    return timedelta(seconds=min(base * 2 ** max(msg.attempts - 1, 0), MAX_BACKOFF_SECONDS))
+    return _wait(current_app.config[setting], msg.attempts)
+
+
+def _wait(base: float, attempts: int) -> timedelta:
+    return timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS))
 
 
 def _publish_rows(rows: list[OutboxMessage]) -> int:
@@ -293,7 +296,7 @@ def take(message_id: int, worker_id: str) -> Delivery | None:
     cap = now + timedelta(seconds=MAX_BACKOFF_SECONDS)
     params = {"message_id": message_id, "worker_id": worker_id, "now": now, "cap": cap}
     for n in range(_WAITS):
-        params[f"w{n}"] = min(now + timedelta(seconds=base * 2 ** max(n - 1, 0)), cap)
+        params[f"w{n}"] = now + _wait(base, n)
     if not db.session().in_transaction():
         db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     row = db.session.connection().execute(_take_statement(), params).first()
