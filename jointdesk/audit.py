@@ -19,6 +19,18 @@ def actor_label(actor: User | str | None) -> str:
     return actor.username if isinstance(actor, User) else (actor or SYSTEM)
 
 
+def _row(action: str, actor, case_id, ticket_id, detail) -> dict:
+    """An event's columns (what ``record`` and ``write`` both store)."""
+    return {
+        "action": action,
+        "actor_id": actor.id if isinstance(actor, User) else None,
+        "actor": actor_label(actor),
+        "case_id": case_id,
+        "ticket_id": ticket_id,
+        "detail": detail or {},
+    }
+
+
 def record(
     action: str,
     *,
@@ -28,16 +40,7 @@ def record(
     detail: dict[str, Any] | None = None,
 ) -> Event:
     """Adds one event to the session; it is written with the caller's transaction."""
-    actor_id = actor.id if isinstance(actor, User) else None
-    label = actor_label(actor)
-    ev = Event(
-        action=action,
-        actor_id=actor_id,
-        actor=label,
-        case_id=case_id,
-        ticket_id=ticket_id,
-        detail=detail or {},
-    )
+    ev = Event(**_row(action, actor, case_id, ticket_id, detail))
     db.session.add(ev)
     return ev
 
@@ -53,15 +56,5 @@ def write(
 ) -> None:
     """Like ``record``, but written at once with one INSERT in the caller's transaction (no
     object, no flush): for hot paths that have nothing else for the session to write."""
-    db.session.connection().execute(
-        _EVENT_INSERT,
-        {
-            "action": action,
-            "actor_id": actor.id if isinstance(actor, User) else None,
-            "actor": actor_label(actor),
-            "case_id": case_id,
-            "ticket_id": ticket_id,
-            "detail": detail or {},
-            "created_at": at or utcnow(),
-        },
-    )
+    row = _row(action, actor, case_id, ticket_id, detail)
+    db.session.connection().execute(_EVENT_INSERT, row | {"created_at": at or utcnow()})
