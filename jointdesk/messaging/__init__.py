@@ -13,6 +13,7 @@ message id and template only.
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from sqlalchemy.dialects import postgresql, sqlite
@@ -26,6 +27,14 @@ from jointdesk.models.types import utcnow
 log = logging.getLogger(__name__)
 
 
+@functools.cache
+def _insert_statement(dialect: str):
+    """One message row, nothing when its dedup key was used before; built once per process."""
+    table = ApplicantMessage.__table__
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table).on_conflict_do_nothing(index_elements=["dedup_key"]).returning(table.c.id)
+
+
 def send(
     phone: str,
     template: str,
@@ -37,28 +46,24 @@ def send(
 ) -> int | None:
     """Queues one message in the caller's transaction with one INSERT; returns its id, or None
     when ``dedup_key`` was used before (also by a concurrent twin: the unique key decides)."""
-    table = ApplicantMessage.__table__
     notifier = current_notifier()
     text = render(template, context)
     now = utcnow()
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    new_id = db.session.execute(
-        insert(table)
-        .values(
-            phone=phone,
-            template=template,
-            body=text,
-            dedup_key=dedup_key,
-            case_id=case_id,
-            ticket_id=ticket_id,
-            status=notifier.initial_status,
-            attempts=0,
-            created_at=now,
-            sent_at=now if notifier.initial_status == "sent" else None,
-        )
-        .on_conflict_do_nothing(index_elements=["dedup_key"])
-        .returning(table.c.id)
+    connection = db.session.connection()
+    new_id = connection.execute(
+        _insert_statement(connection.dialect.name),
+        {
+            "phone": phone,
+            "template": template,
+            "body": text,
+            "dedup_key": dedup_key,
+            "case_id": case_id,
+            "ticket_id": ticket_id,
+            "status": notifier.initial_status,
+            "attempts": 0,
+            "created_at": now,
+            "sent_at": now if notifier.initial_status == "sent" else None,
+        },
     ).scalar()
     if new_id is not None:
         notifier.queued(new_id, phone, text)

@@ -31,7 +31,10 @@ events cost nothing.
 
 from __future__ import annotations
 
+import functools
+
 from flask import current_app
+from sqlalchemy import bindparam
 from sqlalchemy.orm.util import identity_key
 
 from jointdesk import domain_events, messaging
@@ -72,23 +75,33 @@ def register() -> None:
     domain_events.subscribe(on_event)
 
 
-def _case_rows(case_id: int, template: str) -> list:
-    """The case's reference and phone, each ticket's id, status and service name, and the
-    administrator's wording of ``template``: one statement."""
-    return db.session.execute(
+@functools.cache
+def _case_rows_statement():
+    """Built once per process; the case and the template's name are bound per message."""
+    return (
         db.select(
             Case.reference,
             Case.applicant_phone,
             Ticket.id,
             Ticket.status,
             Service.name,
-            override_body(template),
+            override_body(bindparam("template")),
         )
         .join(Ticket, Ticket.case_id == Case.id)
         .join(Service, Service.code == Ticket.service_code)
-        .where(Case.id == case_id)
+        .where(Case.id == bindparam("case_id"))
         .order_by(Service.sort_order, Ticket.id)
-    ).all()
+    )
+
+
+def _case_rows(case_id: int, template: str) -> list:
+    """The case's reference and phone, each ticket's id, status and service name, and the
+    administrator's wording of ``template``: one statement."""
+    return (
+        db.session.connection()
+        .execute(_case_rows_statement(), {"case_id": case_id, "template": template})
+        .all()
+    )
 
 
 def _send(phone: str, template: str, body: str | None, context: dict, **keys) -> None:

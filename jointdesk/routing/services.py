@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, bindparam, or_, select
 
 from jointdesk import audit
 from jointdesk.extensions import db
@@ -12,24 +14,77 @@ from jointdesk.models import District, Provider, Route, User, queue_name_for
 from jointdesk.workingtime import calendar_version_column, use_calendar_version
 
 
+@dataclass(frozen=True)
+class RoutedDistrict:
+    """The district an application names, as intake needs it."""
+
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class RoutedProvider:
+    """The provider a route points at, as intake needs it."""
+
+    id: int
+    code: str
+
+    @property
+    def queue_name(self) -> str:
+        return queue_name_for(self.code)
+
+
+@functools.cache
+def _route_statement():
+    """Built once per process; the district and the services are bound per application."""
+    return (
+        select(
+            District.id,
+            District.name,
+            Route.service_code,
+            Provider.id.label("provider_id"),
+            Provider.code,
+            calendar_version_column(),
+        )
+        .outerjoin(
+            Route,
+            and_(
+                Route.district_id == District.id,
+                Route.service_code.in_(bindparam("services", expanding=True)),
+            ),
+        )
+        .outerjoin(Provider, and_(Provider.id == Route.provider_id, Provider.active.is_(True)))
+        .where(
+            or_(
+                District.name == bindparam("district"),
+                District.division_code == bindparam("district"),
+            )
+        )
+    )
+
+
 def route_application(
     district: str, services: Iterable[str]
-) -> tuple[District | None, dict[str, Provider | None]]:
+) -> tuple[RoutedDistrict | None, dict[str, RoutedProvider | None]]:
     """The district named (by name or division code) and the active provider serving each
-    service there (None where none does), in one read; (None, {}) for an unknown district.
-    The calendar's version comes with it, so intake's time limits need no read of their own."""
+    service there (None where none does), in one read of plain rows; (None, {}) for an unknown
+    district. The calendar's version comes with it, so intake's time limits need no read of
+    their own."""
     services = list(services)
-    rows = db.session.execute(
-        db.select(District, Route.service_code, Provider, calendar_version_column())
-        .outerjoin(Route, and_(Route.district_id == District.id, Route.service_code.in_(services)))
-        .outerjoin(Provider, and_(Provider.id == Route.provider_id, Provider.active.is_(True)))
-        .where(or_(District.name == district, District.division_code == district))
-    ).all()
+    rows = (
+        db.session.connection()
+        .execute(_route_statement(), {"district": district, "services": services or [""]})
+        .all()
+    )
     if not rows:
         return None, {}
-    use_calendar_version(rows[0][3])
-    found = {code: provider for _d, code, provider, _v in rows if code is not None}
-    return rows[0][0], {code: found.get(code) for code in services}
+    use_calendar_version(rows[0].calendar_version)
+    found = {
+        r.service_code: RoutedProvider(r.provider_id, r.code)
+        for r in rows
+        if r.service_code is not None and r.provider_id is not None
+    }
+    return RoutedDistrict(rows[0].id, rows[0].name), {code: found.get(code) for code in services}
 
 
 def provider_queue_names() -> list[str]:

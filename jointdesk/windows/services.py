@@ -394,7 +394,7 @@ def _write(
             detail={"channel": values["channel"], "services": list(app_data.services)},
         )
     )
-    audit.record(
+    audit.write(
         "case_created",
         actor=actor,
         case_id=case_id,
@@ -404,6 +404,7 @@ def _write(
             "missing_materials": [m.kind for m in app_data.materials if not m.provided],
             **(note or {}),
         },
+        at=now,
     )
     if read_back:
         from jointdesk.cases.read import load_case_data
