@@ -26,15 +26,23 @@ log = logging.getLogger(__name__)
 
 def select_locale() -> str:
     """The user's chosen language; API clients may ask with Accept-Language; else Chinese."""
-    chosen = session.get("lang") if request else None
-    if chosen not in LOCALES and request and request.path.startswith("/api/"):
-        chosen = request.accept_languages.best_match(LOCALES, default="zh_CN")
+    req = request._get_current_object() if request else None
+    chosen = session.get("lang") if req is not None else None
+    if chosen not in LOCALES and req is not None and req.path.startswith("/api/"):
+        chosen = req.accept_languages.best_match(LOCALES, default="zh_CN")
     return BABEL_NAMES.get(chosen or "zh_CN", "zh_Hans_CN")
 
 
+def _fresh_request_state() -> None:
+    """Per request: the locale is chosen again and the calendar looked up again (one hook)."""
+    flask_babel_refresh()
+    forget_calendar()
+
+
 @event.listens_for(Engine, "connect")
-def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
-    """SQLite: WAL so web and workers can write side by side, foreign keys enforced."""
+def _on_connect(dbapi_connection, connection_record) -> None:
+    """SQLite: WAL so web and workers can write side by side, foreign keys enforced.
+    PostgreSQL: JSON values parsed by orjson."""
     module = type(dbapi_connection).__module__
     if module.startswith("sqlite3"):
         cur = dbapi_connection.cursor()
@@ -42,9 +50,16 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
         cur.execute("PRAGMA busy_timeout=10000")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
+    elif module.startswith("psycopg"):
+        # the JSON PostgreSQL builds for a case read (its children, aggregated) parsed by
+        # orjson; SQLAlchemy's own JSON columns keep their own deserializer
+        import orjson
+        from psycopg.types.json import set_json_loads
+
+        set_json_loads(orjson.loads, dbapi_connection)
 
 
-def _ping_when_idle(engine, idle_seconds: float) -> None:
+def ping_when_idle(engine, idle_seconds: float) -> None:
     """Checks a pooled connection before use only if it sat idle for ``idle_seconds`` (a
     database restart or a dropped link is then noticed without failing a request), instead of
     SQLAlchemy's pool_pre_ping, which costs a round trip on every request. A connection in
@@ -72,11 +87,10 @@ def _ping_when_idle(engine, idle_seconds: float) -> None:
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the Flask app (and its Celery app, in ``app.extensions['celery']``)."""
     from config import build_settings
+    from jointdesk.json_answers import JSONProvider
 
     app = Flask(__name__, instance_relative_config=False)
-    # JSON answers keep the order their builders give (reference first, tickets in their
-    # order) instead of sorting every object's keys on every answer
-    app.json.sort_keys = False
+    app.json = JSONProvider(app)  # orjson; keys in their builders' order
     app.config.update(build_settings())
     if test_config:
         app.config.update(test_config)
@@ -99,7 +113,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     configure_logging(app)
     db.init_app(app)
     with app.app_context():
-        _ping_when_idle(db.engine, app.config["JOINTDESK_DB_PING_AFTER_SECONDS"])
+        ping_when_idle(db.engine, app.config["JOINTDESK_DB_PING_AFTER_SECONDS"])
     migrate.init_app(app, db, directory=str(PACKAGE_DIR / "migrations"))
     csrf.init_app(app)
 
@@ -119,8 +133,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
     app_words_for_form_messages()
     # the locale is chosen per request, even where an app context outlives one (tests, CLI)
-    app.before_request(flask_babel_refresh)
-    app.before_request(forget_calendar)
+    app.before_request(_fresh_request_state)
     limiter.init_app(app)
     if not app.config["RATELIMIT_ENABLED"]:
         log.warning("rate limiting is OFF (JOINTDESK_RATELIMIT_ENABLED); only for load tests")

@@ -79,27 +79,26 @@ def init_errors(app: Flask) -> None:
     @app.before_request
     def _refuse_nul_bytes():
         """No text field anywhere may carry a NUL byte (PostgreSQL refuses them)."""
-        values = [request.path, *request.args.keys(), *request.args.values()]
-        if request.method == "POST" and request.mimetype in (
+        req = request._get_current_object()  # one context look-up, not one per attribute
+        values = [req.path, *req.args.keys(), *req.args.values()]
+        form = req.method == "POST" and req.mimetype in (
             "application/x-www-form-urlencoded",
             "multipart/form-data",
-        ):
-            values += [*request.form.keys(), *request.form.values()]
+        )
+        if form:
+            values += [*req.form.keys(), *req.form.values()]
         if any(_has_nul(v) for v in values) or (
-            request.is_json and b"\\u0000" in request.get_data(cache=True)
+            req.is_json and b"\\u0000" in req.get_data(cache=True)
         ):
             if _wants_json():
                 return error_response(400, "bad_request", _("Text may not contain NUL bytes."))
             return render_template(
                 "error.html", status=400, message=_("Text may not contain NUL bytes.")
             ), 400
-        if request.method == "POST" and request.mimetype in (
-            "application/x-www-form-urlencoded",
-            "multipart/form-data",
-        ):
+        if form:
             # Werkzeug decodes form bytes that are not UTF-8 (a lone surrogate, Latin-1...)
             # as U+FFFD; stored, the applicant's data would be silently garbled
-            garbled = sorted({k for k, v in request.form.items(multi=True) if "\ufffd" in k + v})
+            garbled = sorted({k for k, v in req.form.items(multi=True) if "\ufffd" in k + v})
             if garbled:
                 message = _(
                     "Text that is not valid UTF-8 was sent in: %(fields)s. Nothing was saved.",

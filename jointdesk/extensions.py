@@ -6,6 +6,7 @@ from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_sqlalchemy.session import Session as _FlaskSession
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 
@@ -18,7 +19,25 @@ naming_convention = {
     "pk": "pk_%(table_name)s",
 }
 
-db = SQLAlchemy(metadata=MetaData(naming_convention=naming_convention))
+
+READ_CONNECTION = "jointdesk_read_connection"
+
+
+class Session(_FlaskSession):
+    """Flask-SQLAlchemy's session, except in a request that only reads
+    (``cases.read.read_without_transaction``): there every statement runs on that request's
+    connection from the autocommit pool (``info[READ_CONNECTION]``)."""
+
+    def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
+        if bind is None and (connection := self.info.get(READ_CONNECTION)) is not None:
+            return connection
+        return super().get_bind(mapper=mapper, clause=clause, bind=bind, **kwargs)
+
+
+db = SQLAlchemy(
+    metadata=MetaData(naming_convention=naming_convention),
+    session_options={"class_": Session},
+)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()

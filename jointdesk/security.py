@@ -12,6 +12,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, render_template, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext as _
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
@@ -40,7 +41,23 @@ def _same_origin() -> bool:
     return netloc.lower() == request.host.lower()
 
 
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, with its signer built once per secret instead of on
+    every request (Flask makes a new one, and checks its serializer, per request)."""
+
+    _signer = None
+
+    def get_signing_serializer(self, app: Flask):
+        key = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        cached = self._signer
+        if cached is None or cached[0] != key:
+            cached = self._signer = (key, super().get_signing_serializer(app))
+        return cached[1]
+
+
 def init_security(app: Flask) -> None:
+    app.session_interface = SessionInterface()
+
     @app.before_request
     def _refuse_cross_site_posts():
         if request.method in SAFE_METHODS or not _cookie_authenticated_path(request.path):

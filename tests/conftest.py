@@ -372,7 +372,11 @@ def clock(monkeypatch):
 
 @pytest.fixture
 def statements(db):
-    """Runs a function and returns the SQL statements it sent."""
+    """Runs a function and returns the SQL statements it sent (on the main pool and on the
+    autocommit pool of requests that only read, see ``cases.read.autocommit_engine``)."""
+    from jointdesk.cases.read import autocommit_engine
+
+    engines = [e for e in (db.engine, autocommit_engine()) if e is not None]
 
     def run(fn) -> list[str]:
         seen: list[str] = []
@@ -382,11 +386,13 @@ def statements(db):
 
         from sqlalchemy import event
 
-        event.listen(db.engine, "before_cursor_execute", before)
+        for engine in engines:
+            event.listen(engine, "before_cursor_execute", before)
         try:
             fn()
         finally:
-            event.remove(db.engine, "before_cursor_execute", before)
+            for engine in engines:
+                event.remove(engine, "before_cursor_execute", before)
         return seen
 
     return run

@@ -106,28 +106,46 @@ def test_api_views_cost_a_fixed_handful_of_statements(
 
 def test_api_reads_run_outside_a_transaction(client, users, submit, db):
     """No BEGIN and no ROLLBACK round trip around a read: every statement of a GET runs in
-    autocommit, while a write still runs in one transaction."""
+    autocommit, on the connections of the autocommit pool (which never leave autocommit, so
+    no request switches a connection back and forth), while a write still runs in one
+    transaction on the main pool."""
     from sqlalchemy import event
+
+    from jointdesk.cases.read import autocommit_engine
 
     case = submit(services=["water"])
     db.session.commit()  # the tests' requests share the test's session: start outside one
-    modes: list[bool] = []
+    modes: list[tuple[str, bool]] = []
+    reads = autocommit_engine()
+    assert reads is not None and reads.pool is not db.engine.pool
 
-    def before(conn, *_args):
-        modes.append(conn.connection.dbapi_connection.autocommit)
+    def listener(pool: str):
+        def before(conn, *_args):
+            modes.append((pool, conn.connection.dbapi_connection.autocommit))
 
-    event.listen(db.engine, "before_cursor_execute", before)
+        return before
+
+    listeners = [(db.engine, listener("main")), (reads, listener("reads"))]
+    for engine, fn in listeners:
+        event.listen(engine, "before_cursor_execute", fn)
     try:
         h = users["clerk"][1]
         assert client.get(f"/api/v1/cases/{case['reference']}", headers=h).status_code == 200
         url = f"/api/v1/public/cases/{case['reference']}?code={case['query_code']}"
         assert client.get(url).status_code == 200
-        assert modes and all(modes)
+        assert modes and all(m == ("reads", True) for m in modes), modes
         modes.clear()
         submit(services=["gas"])
-        assert modes and not any(modes)
+        assert modes and all(m == ("main", False) for m in modes), modes
+        modes.clear()
+        # the read's session is the main pool's again after the request
+        assert client.get(f"/api/v1/cases/{case['reference']}", headers=h).status_code == 200
+        db.session.execute(db.text("SELECT 1"))
+        assert modes[-1] == ("main", False)
+        db.session.rollback()
     finally:
-        event.remove(db.engine, "before_cursor_execute", before)
+        for engine, fn in listeners:
+            event.remove(engine, "before_cursor_execute", fn)
 
 
 def test_the_calendar_is_built_once_per_process_and_rebuilt_after_any_edit(app, db, users):

@@ -227,10 +227,10 @@ def test_a_pooled_connection_killed_while_idle(app, idle_seconds):
     from sqlalchemy import create_engine
     from sqlalchemy.exc import OperationalError
 
-    from jointdesk import _ping_when_idle
+    from jointdesk import ping_when_idle
 
     engine = create_engine(TEST_DB_URL, pool_size=1)
-    _ping_when_idle(engine, idle_seconds)
+    ping_when_idle(engine, idle_seconds)
     admin = create_engine(ADMIN_DB_URL.replace("postgresql://", "postgresql+psycopg://"))
     try:
         with engine.connect() as conn:

@@ -276,10 +276,13 @@ def reads_only(view=None, *, public: bool = False):
 
 @bp.before_request
 def _reads_outside_transactions():
-    view = current_app.view_functions.get(request.endpoint)
-    if request.method not in ("GET", "HEAD") or not getattr(view, "reads_only", False):
+    req = request._get_current_object()
+    if req.method not in ("GET", "HEAD"):
         return
-    if view.reads_only == "public" or "Authorization" in request.headers:
+    view = current_app.view_functions.get(req.endpoint)
+    if not getattr(view, "reads_only", False):
+        return
+    if view.reads_only == "public" or "Authorization" in req.headers:
         read_without_transaction()  # (without a token the answer is a 401 that reads nothing)
 
 

@@ -23,7 +23,7 @@ from flask_login import current_user
 from sqlalchemy import bindparam, case, literal
 
 from jointdesk import audit
-from jointdesk.access import can_use_web
+from jointdesk.access import Viewer, can_use_web
 from jointdesk.extensions import db, login_manager
 from jointdesk.models import ApiToken, LoginThrottle, User, UserSession
 from jointdesk.models.types import UTCDateTime, utcnow
@@ -65,11 +65,13 @@ def issue_token(user: User) -> str:
     return token
 
 
-def user_for_token(token: str) -> User | None:
-    row = db.session.execute(  # the user, with the token's id and last use, in one indexed read
-        _TOKEN_USER, {"digest": _token_digest(token)}
-    ).first()
-    if row is None or not row.User.active:
+def user_for_token(token: str, *, reading: bool = False) -> User | Viewer | None:
+    """The active user a token belongs to, else None. ``reading`` (a request that only reads,
+    see ``cases.read.read_without_transaction``): the user as a ``Viewer`` (identity, role,
+    provider: all any read decides by) from plain columns, not a model instance."""
+    statement = _TOKEN_VIEWER if reading else _TOKEN_USER
+    row = db.session.execute(statement, {"digest": _token_digest(token)}).first()
+    if row is None or not row.active:
         return None
     now = utcnow()
     if row.last_used_at is None or row.last_used_at < now - TOKEN_USE_GRANULARITY:
@@ -79,11 +81,26 @@ def user_for_token(token: str) -> User | None:
             db.update(ApiToken).where(ApiToken.id == row.token_id).values(last_used_at=now)
         )
         db.session.commit()
+    if reading:
+        return Viewer(row.id, row.username, row.role, row.provider_id)
     return row.User
 
 
 _TOKEN_USER = (  # built once; the token's digest is bound per request
-    db.select(User, ApiToken.id.label("token_id"), ApiToken.last_used_at)
+    db.select(User, User.active, ApiToken.id.label("token_id"), ApiToken.last_used_at)
+    .join(ApiToken, ApiToken.user_id == User.id)
+    .where(ApiToken.token_hash == bindparam("digest"), ApiToken.revoked_at.is_(None))
+)
+_TOKEN_VIEWER = (
+    db.select(
+        User.id,
+        User.username,
+        User.role,
+        User.provider_id,
+        User.active,
+        ApiToken.id.label("token_id"),
+        ApiToken.last_used_at,
+    )
     .join(ApiToken, ApiToken.user_id == User.id)
     .where(ApiToken.token_hash == bindparam("digest"), ApiToken.revoked_at.is_(None))
 )
@@ -302,9 +319,14 @@ def roles_required(*roles: str) -> Callable:
     return decorator
 
 
-def api_user() -> User | None:
-    """The user behind this request's bearer token, if any; also kept as ``g.api_user``."""
+def api_user() -> User | Viewer | None:
+    """The user behind this request's bearer token, if any; also kept as ``g.api_user``. In a
+    request that only reads, a ``Viewer`` (see ``user_for_token``)."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    g.api_user = user_for_token(token.strip()) if scheme.lower() == "bearer" else None
+    g.api_user = (
+        user_for_token(token.strip(), reading=g.get("read_without_transaction", False))
+        if scheme.lower() == "bearer"
+        else None
+    )
     return g.api_user

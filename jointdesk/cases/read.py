@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from flask import g
+from flask import current_app, g
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -29,7 +29,7 @@ from sqlalchemy import (
     select,
 )
 
-from jointdesk.extensions import db
+from jointdesk.extensions import READ_CONNECTION, db
 from jointdesk.models import (
     Case,
     District,
@@ -115,17 +115,60 @@ def read_without_transaction() -> None:
     """For a request that only reads: its statements run in autocommit, so it costs no BEGIN
     and no ROLLBACK round trip. Safe because each read answers from one statement (a case, a
     page), which sees one snapshot by itself; a write in such a request (a token's coarse
-    last-use time) is one statement that commits alone. Call before the first statement."""
-    if not db.session().in_transaction():
-        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        g.read_without_transaction = True
+    last-use time) is one statement that commits alone. Call before the first statement.
+
+    On PostgreSQL the connection comes from a pool of its own whose connections stay in
+    autocommit (``autocommit_engine``), and the session runs on it: switching a pooled
+    connection to autocommit and back on every request cost more than the read it served."""
+    session = db.session()
+    if session.in_transaction():
+        return
+    engine = autocommit_engine()
+    if engine is None:
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    else:
+        session.info[READ_CONNECTION] = engine.connect()
+    g.read_without_transaction = True
 
 
 def end_read_without_transaction() -> None:
     """At the end of such a request: the session lets go of the autocommit connection (no
     round trip), so nothing after it in the same session writes outside a transaction."""
     if g.pop("read_without_transaction", False):
-        db.session.rollback()
+        session = db.session()
+        connection = session.info.pop(READ_CONNECTION, None)
+        session.rollback()
+        if connection is not None:
+            connection.close()
+
+
+_AUTOCOMMIT_ENGINE = "jointdesk_autocommit_engine"
+
+
+def autocommit_engine():
+    """The app's pool of autocommit connections for requests that only read (PostgreSQL;
+    None elsewhere: an in-memory SQLite database exists once, in the main pool). Made on
+    first use with the main engine's settings; its connections never leave autocommit."""
+    app = current_app._get_current_object()
+    engine = app.extensions.get(_AUTOCOMMIT_ENGINE, False)
+    if engine is False:
+        main = db.engine
+        engine = None
+        if main.dialect.name == "postgresql":
+            from sqlalchemy import create_engine
+
+            from jointdesk import ping_when_idle
+
+            options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+            engine = create_engine(
+                main.url,
+                **options,
+                isolation_level="AUTOCOMMIT",
+                pool_reset_on_return=None,  # nothing to roll back, ever
+            )
+            ping_when_idle(engine, app.config["JOINTDESK_DB_PING_AFTER_SECONDS"])
+        app.extensions[_AUTOCOMMIT_ENGINE] = engine
+    return engine
 
 
 # Aliases inside the case read: psycopg converts a statement's text once and keeps it only

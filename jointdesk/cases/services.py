@@ -291,6 +291,7 @@ def case_dict(case: Case, viewer: User | Viewer) -> dict:
 def public_case_dict(case: Case) -> dict:
     """What an applicant may see with reference and query code: progress, names masked."""
     now = utcnow()
+    calendar = working_calendar()
     return {
         "reference": case.reference,
         "status": case_status(t.status for t in case.tickets),
@@ -300,6 +301,8 @@ def public_case_dict(case: Case) -> dict:
             "phone": mask_phone(case.applicant_phone),
         },
         "address": {"district": case.district.name},
-        "tickets": [ticket_dict(t, now, view=ticket_view(None, t)) for t in case.tickets],
+        "tickets": [
+            ticket_dict(t, now, view=ticket_view(None, t), calendar=calendar) for t in case.tickets
+        ],
         "four_zero": sla.case_four_zero(case),
     }

@@ -60,7 +60,7 @@ class OfficeHours:
             raise ValueError("office hours are empty")
         return cls(tuple(intervals))
 
-    @property
+    @functools.cached_property
     def day_seconds(self) -> int:
         return sum(
             (datetime.combine(date.min, e) - datetime.combine(date.min, s)).seconds
