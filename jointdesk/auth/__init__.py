@@ -69,18 +69,25 @@ def user_for_token(token: str, *, reading: bool = False) -> User | Viewer | None
     """The active user a token belongs to, else None. ``reading`` (a request that only reads,
     see ``cases.read.read_without_transaction``): the user as a ``Viewer`` (identity, role,
     provider: all any read decides by) from plain columns, not a model instance."""
-    statement = _TOKEN_VIEWER if reading else _TOKEN_USER
-    row = db.session.execute(statement, {"digest": _token_digest(token)}).first()
+    if reading:  # plain columns, on the request's autocommit connection
+        from jointdesk.cases.read import read_connection
+
+        run = read_connection().execute
+        row = run(_TOKEN_VIEWER, {"digest": _token_digest(token)}).first()
+    else:
+        row = db.session.execute(_TOKEN_USER, {"digest": _token_digest(token)}).first()
     if row is None or not row.active:
         return None
     now = utcnow()
     if row.last_used_at is None or row.last_used_at < now - TOKEN_USE_GRANULARITY:
         # kept coarse (one write per token every few minutes) so that administrators can see
         # which tokens are in use without a write on every API request
-        db.session.execute(
-            db.update(ApiToken).where(ApiToken.id == row.token_id).values(last_used_at=now)
-        )
-        db.session.commit()
+        touch = db.update(ApiToken).where(ApiToken.id == row.token_id).values(last_used_at=now)
+        if reading:
+            run(touch)  # autocommit: one statement that commits alone
+        else:
+            db.session.execute(touch)
+            db.session.commit()
     if reading:
         return Viewer(row.id, row.username, row.role, row.provider_id)
     return row.User

@@ -137,9 +137,20 @@ def end_read_without_transaction() -> None:
     if g.pop("read_without_transaction", False):
         session = db.session()
         connection = session.info.pop(READ_CONNECTION, None)
-        session.rollback()
+        if connection is None or session.in_transaction():
+            session.rollback()
         if connection is not None:
             connection.close()
+
+
+def read_connection():
+    """The connection reads run on: in a request that only reads, its autocommit connection,
+    used directly (the loaders here and the token look-up need no session around it; other
+    reads of the request go through the session, which runs on the same connection); else
+    the session's own."""
+    session = db.session()
+    connection = session.info.get(READ_CONNECTION)
+    return connection if connection is not None else session.connection()
 
 
 _AUTOCOMMIT_ENGINE = "jointdesk_autocommit_engine"
@@ -380,7 +391,7 @@ def load_case_data(
     The calendar's version comes with it, so the time limits need no statement of their own.
     ``timeline=False`` leaves the events out (an applicant's progress answer shows none; an old
     case has many): the case then has no ``events`` attribute at all, never an empty list."""
-    conn = db.session.connection()
+    conn = read_connection()
     stmt = _case_statement(conn.dialect.name, query_code_digest is not None, timeline)
     params = {"reference": reference}
     if query_code_digest is not None:
@@ -430,7 +441,7 @@ def _ticket(m, case: CaseData) -> TicketData:
 def load_ticket_data(ticket_id: int) -> TicketData | None:
     """One ticket with its case's own row, provider, representative and children: one
     statement (what a ticket answer shows, see ``cases.services.ticket_dict``)."""
-    conn = db.session.connection()
+    conn = read_connection()
     row = conn.execute(_one_ticket_statement(conn.dialect.name), {"ticket_id": ticket_id}).first()
     if row is None:
         return None
@@ -457,7 +468,7 @@ def load_tickets_data(ids: list[int]) -> list[TicketData]:
     representative and children: one statement for a whole page."""
     if not ids:
         return []
-    conn = db.session.connection()
+    conn = read_connection()
     rows = conn.execute(_tickets_statement(conn.dialect.name), {"ids": list(ids)}).all()
     cases: dict[int, CaseData] = {}
     found = {}
@@ -493,7 +504,7 @@ def load_cases_data(ids: list[int]) -> list[CaseData]:
     statements for a whole page of cases."""
     if not ids:
         return []
-    conn = db.session.connection()
+    conn = read_connection()
     case_stmt, ticket_stmt = _cases_statements(conn.dialect.name)
     cases: dict[int, CaseData] = {}
     for row in conn.execute(case_stmt, {"ids": list(ids)}).all():
