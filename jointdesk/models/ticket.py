@@ -65,9 +65,11 @@ class Ticket(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    # no index of their own: the unique (case_id, service_code) and the provider's queue
+    # indexes lead with them (migration 0021)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
     service_code: Mapped[str] = mapped_column(ForeignKey("services.code"))
-    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id"), index=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id"))
     status: Mapped[str] = mapped_column(String(20), default="dispatching", index=True)
     suspended_from: Mapped[str | None] = mapped_column(String(20))
     suspend_reason: Mapped[str | None] = mapped_column(Text)
