@@ -32,6 +32,7 @@ from sqlalchemy import and_, bindparam, case, insert, literal_column, or_, selec
 from sqlalchemy.orm import joinedload
 
 from jointdesk import audit, domain_events, heartbeat
+from jointdesk.cases.read import autocommit_engine
 from jointdesk.domain_events import DomainEvent
 from jointdesk.extensions import db
 from jointdesk.models import Case, OutboxMessage, Provider, Step, Ticket, User
@@ -320,6 +321,13 @@ def take(message_id: int, worker_id: str) -> Delivery | None:
     params = {"message_id": message_id, "worker_id": worker_id, "now": now, "cap": cap}
     for n in range(_WAITS):
         params[f"w{n}"] = now + _wait(base, n)
+    engine = autocommit_engine()
+    if engine is not None and not db.session().in_transaction():
+        # PostgreSQL: a connection of the pool that stays in autocommit (no isolation switch
+        # there and back on a connection of the main pool)
+        with engine.connect() as connection:
+            row = connection.execute(_take_statement(), params).first()
+        return None if row is None else Delivery(*row)
     if not db.session().in_transaction():
         db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     row = db.session.connection().execute(_take_statement(), params).first()
