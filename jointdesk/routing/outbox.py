@@ -51,6 +51,11 @@ MAX_BACKOFF_SECONDS = 3600
 log = logging.getLogger(__name__)
 
 
+_OUTBOX_INSERT = insert(OutboxMessage.__table__).returning(
+    OutboxMessage.id, sort_by_parameter_order=True
+)
+
+
 def add_deliveries(tickets: list[tuple[int, str]], now) -> list[tuple[int, str]]:
     """Queues the hand-over of new tickets, given as (ticket id, provider queue), in the
     caller's transaction with one multi-row INSERT; returns the rows as (id, queue).
@@ -59,22 +64,26 @@ def add_deliveries(tickets: list[tuple[int, str]], now) -> list[tuple[int, str]]
     after the commit: the fast path then costs no second write. Should the process die between
     the commit and the publication, the relay publishes them once the untaken wait is over."""
     wait = timedelta(seconds=current_app.config["JOINTDESK_OUTBOX_UNTAKEN_SECONDS"])
-    ids = db.session.execute(
-        insert(OutboxMessage.__table__).returning(OutboxMessage.id, sort_by_parameter_order=True),
-        [
-            {
-                "ticket_id": tid,
-                "task": DELIVER_TASK,
-                "queue": queue,
-                "payload": {},
-                "created_at": now,
-                "published_at": now,
-                "attempts": 1,
-                "next_attempt_at": now + wait,
-            }
-            for tid, queue in tickets
-        ],
-    ).scalars()
+    ids = (
+        db.session.connection()
+        .execute(
+            _OUTBOX_INSERT,
+            [
+                {
+                    "ticket_id": tid,
+                    "task": DELIVER_TASK,
+                    "queue": queue,
+                    "payload": {},
+                    "created_at": now,
+                    "published_at": now,
+                    "attempts": 1,
+                    "next_attempt_at": now + wait,
+                }
+                for tid, queue in tickets
+            ],
+        )
+        .scalars()
+    )
     return [(mid, queue) for mid, (_tid, queue) in zip(ids, tickets, strict=True)]
 
 

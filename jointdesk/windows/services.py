@@ -282,6 +282,8 @@ _MANY_ROWS = {
     model: insert(model.__table__).returning(model.__table__.c.id)
     for model in (Material, Step, Permit)
 }
+_CASE_INSERT = insert(Case.__table__).returning(Case.id)
+_TICKETS_INSERT = insert(Ticket.__table__).returning(Ticket.id, sort_by_parameter_order=True)
 
 
 def _write(
@@ -303,10 +305,12 @@ def _write(
     stops on their unique constraints at once. Returns the case (plain rows, see cases.read)
     and the outbox rows to publish as (id, queue)."""
     session = db.session
-    case_id = session.execute(insert(Case.__table__).returning(Case.id), values).scalar_one()
+    # Core statements on the session's connection: no ORM step for rows it never tracks
+    run = session.connection().execute
+    case_id = run(_CASE_INSERT, values).scalar_one()
     case = CaseData(values, id=case_id, district=district, tickets=[], materials=[])
     if app_data.materials:
-        session.execute(
+        run(
             _MANY_ROWS[Material],
             [
                 {
@@ -340,8 +344,8 @@ def _write(
         )
         sla.open_ticket(ticket, case, now, calendar)
         case.tickets.append(ticket)
-    ids = session.execute(
-        insert(Ticket.__table__).returning(Ticket.id, sort_by_parameter_order=True),
+    ids = run(
+        _TICKETS_INSERT,
         [
             {
                 "case_id": case_id,
@@ -360,7 +364,7 @@ def _write(
     ).scalars()
     for ticket, ticket_id in zip(case.tickets, ids, strict=True):
         ticket.id = ticket_id
-    session.execute(
+    run(
         _MANY_ROWS[Step],
         [
             {
@@ -390,7 +394,7 @@ def _write(
         for p in t.permits
     ]
     if permits:
-        session.execute(_MANY_ROWS[Permit], permits)
+        run(_MANY_ROWS[Permit], permits)
     messages = outbox.add_deliveries(
         [(t.id, providers[t.service_code].queue_name) for t in case.tickets], now
     )
