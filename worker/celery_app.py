@@ -16,6 +16,7 @@ from celery import bootsteps
 from celery.signals import after_setup_logger, worker_process_init
 
 from jointdesk import create_app, heartbeat
+from jointdesk.cases.read import AUTOCOMMIT_ENGINE
 from jointdesk.extensions import db
 
 flask_app = create_app()
@@ -120,3 +121,6 @@ def _fresh_connections(**_kwargs) -> None:
     """A forked pool process must not share the parent's database connections."""
     with flask_app.app_context():
         db.engine.dispose(close=False)
+        reads = flask_app.extensions.get(AUTOCOMMIT_ENGINE)  # made on first use, if it was
+        if reads:
+            reads.dispose(close=False)

@@ -153,7 +153,7 @@ def read_connection():
     return connection if connection is not None else session.connection()
 
 
-_AUTOCOMMIT_ENGINE = "jointdesk_autocommit_engine"
+AUTOCOMMIT_ENGINE = "jointdesk_autocommit_engine"  # its key in app.extensions
 
 
 def autocommit_engine():
@@ -161,7 +161,7 @@ def autocommit_engine():
     None elsewhere: an in-memory SQLite database exists once, in the main pool). Made on
     first use with the main engine's settings; its connections never leave autocommit."""
     app = current_app._get_current_object()
-    engine = app.extensions.get(_AUTOCOMMIT_ENGINE, False)
+    engine = app.extensions.get(AUTOCOMMIT_ENGINE, False)
     if engine is False:
         main = db.engine
         engine = None
@@ -178,7 +178,7 @@ def autocommit_engine():
                 pool_reset_on_return=None,  # nothing to roll back, ever
             )
             ping_when_idle(engine, app.config["JOINTDESK_DB_PING_AFTER_SECONDS"])
-        app.extensions[_AUTOCOMMIT_ENGINE] = engine
+        app.extensions[AUTOCOMMIT_ENGINE] = engine
     return engine
 
 
