@@ -93,24 +93,18 @@ def user_for_token(token: str, *, reading: bool = False) -> User | Viewer | None
     return row.User
 
 
-_TOKEN_USER = (  # built once; the token's digest is bound per request
-    db.select(User, User.active, ApiToken.id.label("token_id"), ApiToken.last_used_at)
-    .join(ApiToken, ApiToken.user_id == User.id)
-    .where(ApiToken.token_hash == bindparam("digest"), ApiToken.revoked_at.is_(None))
-)
-_TOKEN_VIEWER = (
-    db.select(
-        User.id,
-        User.username,
-        User.role,
-        User.provider_id,
-        User.active,
-        ApiToken.id.label("token_id"),
-        ApiToken.last_used_at,
+def _by_token(*columns):
+    """A token's user (``columns``), with the token's id and last use, in one indexed read;
+    built once, the token's digest bound per request."""
+    return (
+        db.select(*columns, User.active, ApiToken.id.label("token_id"), ApiToken.last_used_at)
+        .join(ApiToken, ApiToken.user_id == User.id)
+        .where(ApiToken.token_hash == bindparam("digest"), ApiToken.revoked_at.is_(None))
     )
-    .join(ApiToken, ApiToken.user_id == User.id)
-    .where(ApiToken.token_hash == bindparam("digest"), ApiToken.revoked_at.is_(None))
-)
+
+
+_TOKEN_USER = _by_token(User)
+_TOKEN_VIEWER = _by_token(User.id, User.username, User.role, User.provider_id)
 
 
 # --- web sessions -------------------------------------------------------------------------
