@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import time
@@ -22,6 +23,21 @@ LOCALES = ("zh_CN", "en")
 # Babel parses zh_CN as zh_Hans_CN, so that is the name of the catalog folder
 BABEL_NAMES = {"zh_CN": "zh_Hans_CN", "en": "en"}
 log = logging.getLogger(__name__)
+
+
+class App(Flask):
+    """Flask, running plain functions as they are without asking ``inspect`` whether each is a
+    coroutine function, for every hook and view of every request (a dozen a request); any
+    other callable (a partial, an async function) goes Flask's way."""
+
+    def ensure_sync(self, func):
+        code = getattr(func, "__code__", None)
+        if code is not None and not code.co_flags & _COROUTINE_FLAGS:
+            return func
+        return super().ensure_sync(func)
+
+
+_COROUTINE_FLAGS = inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
 
 
 def select_locale() -> str:
@@ -89,7 +105,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from config import build_settings
     from jointdesk.json_answers import JSONProvider
 
-    app = Flask(__name__, instance_relative_config=False)
+    app = App(__name__, instance_relative_config=False)
     app.json = JSONProvider(app)  # orjson; keys in their builders' order
     app.config.update(build_settings())
     if test_config:

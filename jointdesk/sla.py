@@ -10,13 +10,14 @@ import logging
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 
-from flask_babel import force_locale
+from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from jointdesk import audit
 from jointdesk.extensions import db
+from jointdesk.labels import FEE_BASIS_LABELS
 from jointdesk.models import Case, Permit, Step, Suspension, Ticket, User
 from jointdesk.models.ticket import OPEN_SQL
 from jointdesk.models.types import utcnow
@@ -340,11 +341,14 @@ def days(seconds: int | None, calendar: WorkingCalendar) -> float | None:
     return None if seconds is None else round(seconds / calendar.day_seconds, 2)
 
 
-def fee_dict(fee: rules.Fee) -> dict:
+def fee_dict(fee: rules.Fee, texts: dict[str, str] | None = None) -> dict:
+    """One fee as the API and pages show it; ``texts``: ``fee_basis_texts()``, when the caller
+    shows several fees."""
+    texts = texts if texts is not None else fee_basis_texts()
     return {
         "amount": fee.amount,
         "basis": fee.basis,
-        "basis_text": str(fee_basis_text(fee.basis)),
+        "basis_text": texts.get(fee.basis, fee.basis),
         "charging_basis": fee.charging_basis,
         "price_per_metre": fee.price_per_metre,
     }
@@ -360,21 +364,22 @@ def ticket_fees(ticket: Ticket, facts: rules.ProjectFacts) -> tuple[rules.Fee, r
     )
 
 
-def fee_basis_text(basis: str) -> str:
-    """The basis in the reader's language; translated once per request and basis."""
-    from flask import g, has_request_context
-
-    from jointdesk.labels import FEE_BASIS_LABELS
-
-    if not has_request_context():
-        return str(FEE_BASIS_LABELS.get(basis, basis))
-    seen = g.setdefault("fee_basis_texts", {})
-    if basis not in seen:
-        seen[basis] = str(FEE_BASIS_LABELS.get(basis, basis))
-    return seen[basis]
+def fee_basis_texts() -> dict[str, str]:
+    """Every fee basis in the reader's language, translated once per process and language
+    (the catalogs do not change while a process runs)."""
+    language = str(get_locale())
+    texts = _FEE_BASIS_TEXTS.get(language)
+    if texts is None:
+        texts = _FEE_BASIS_TEXTS[language] = {k: str(v) for k, v in FEE_BASIS_LABELS.items()}
+    return texts
 
 
-def case_indicators(case: Case, now: datetime | None = None) -> dict:
+_FEE_BASIS_TEXTS: dict[str, dict[str, str]] = {}
+
+
+def case_indicators(
+    case: Case, now: datetime | None = None, texts: dict[str, str] | None = None
+) -> dict:
     """The business-environment indicators of one case (环节、时间、材料、跑动、成本、审批)."""
     now = now or utcnow()
     calendar = working_calendar()
@@ -384,6 +389,7 @@ def case_indicators(case: Case, now: datetime | None = None) -> dict:
     fees = []
     tickets = []
     all_suspensions: list[Suspension] = []
+    texts = texts if texts is not None else fee_basis_texts()
     for t in case.tickets:
         step_s = [step_working_seconds(t, s, now, calendar) for s in t.steps]
         per_step = [days(x, calendar) for x in step_s]
@@ -405,8 +411,8 @@ def case_indicators(case: Case, now: datetime | None = None) -> dict:
                     within_limit(t, now, calendar) if t.status == rules.CONNECTED else None
                 ),
                 "fee": {
-                    "connection": fee_dict(connection),
-                    "outside_boundary_investment": fee_dict(investment),
+                    "connection": fee_dict(connection, texts),
+                    "outside_boundary_investment": fee_dict(investment, texts),
                 },
                 "permits_needed": sum(
                     1
@@ -442,7 +448,7 @@ def case_indicators(case: Case, now: datetime | None = None) -> dict:
         "permits_overdue": sum(t["permits_overdue"] for t in tickets),
         "suspensions": suspension_indicators(all_suspensions, now, calendar),
         "cost_to_applicant": {
-            "connection_fee": fee_dict(rules.connection_fee(facts)),
+            "connection_fee": fee_dict(rules.connection_fee(facts), texts),
             "known_amount": sum(f.amount for f in fees if f.amount is not None),
             "all_known": all(f.amount is not None for f in fees),
         },

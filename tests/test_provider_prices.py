@@ -269,3 +269,22 @@ def test_provider_prices_command(db, args, code, says):
     assert done.returncode == code, done.stderr
     assert says in done.stdout + done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_fee_basis_text_follows_each_readers_language(client, submit, users):
+    """The basis texts are translated once per process and language: a reader asking in
+    English and one in Chinese, one after the other, each get their own language, in the
+    tickets and in the indicators alike."""
+    body = submit(services=["water"], project=project(supporting_fee_paid=True))
+    _clerk, headers = users["clerk"]
+    url = f"/api/v1/cases/{body['reference']}"
+    zh = "已缴纳专项配套费：零收费"
+    en = "Special supporting fee already paid: no connection fee"
+    for language, text in [("en", en), ("zh-CN", zh), ("en", en), (None, zh)]:
+        extra = {"Accept-Language": language} if language else {}
+        case = client.get(url, headers=headers | extra).get_json()
+        assert case["tickets"][0]["fee"]["connection"]["basis_text"] == text
+        cost = case["indicators"]["cost_to_applicant"]["connection_fee"]
+        assert cost["basis_text"] == text
+        shown = case["indicators"]["tickets"][0]["fee"]["connection"]["basis_text"]
+        assert shown == text

@@ -66,8 +66,10 @@ def ticket_dict(
     *,
     view: str = FULL,
     calendar: WorkingCalendar | None = None,
+    texts: dict[str, str] | None = None,
 ) -> dict:
-    """One ticket as ``view`` (see ``access.ticket_view``) allows."""
+    """One ticket as ``view`` (see ``access.ticket_view``) allows. ``now``, ``calendar`` and
+    ``texts`` (``sla.fee_basis_texts()``): given by a caller showing several tickets."""
     now = now or utcnow()
     calendar = calendar or working_calendar()
     zone = local_zone()
@@ -102,6 +104,7 @@ def ticket_dict(
         for p in ticket.permits
     ]
     connection, investment = sla.ticket_fees(ticket, ticket.case.facts())
+    texts = texts if texts is not None else sla.fee_basis_texts()
     rep = ticket.representative
     data = {
         "id": ticket.id,
@@ -113,8 +116,8 @@ def ticket_dict(
         "steps": steps,
         "permits": permits,
         "fee": {
-            "connection": sla.fee_dict(connection),
-            "outside_boundary_investment": sla.fee_dict(investment),
+            "connection": sla.fee_dict(connection, texts),
+            "outside_boundary_investment": sla.fee_dict(investment, texts),
         },
         "light": light,
         # the representative's work phone, else the provider's service phone: a number to call
@@ -249,6 +252,7 @@ def case_dict(case: Case, viewer: User | Viewer) -> dict:
     """The one aggregated view. Phone whole for the people who call the applicant."""
     now = utcnow()
     calendar = working_calendar()
+    texts = sla.fee_basis_texts()
     show_phone = sees_whole_phone(viewer)
     views = {t.id: ticket_view(viewer, t) for t in case.tickets}
     return {
@@ -282,9 +286,12 @@ def case_dict(case: Case, viewer: User | Viewer) -> dict:
             }
             for m in case.materials
         ],
-        "tickets": [ticket_dict(t, now, calendar=calendar, view=views[t.id]) for t in case.tickets],
+        "tickets": [
+            ticket_dict(t, now, calendar=calendar, view=views[t.id], texts=texts)
+            for t in case.tickets
+        ],
         "events": case_events(case, hidden={i for i, v in views.items() if v != FULL}),
-        "indicators": sla.case_indicators(case, now),
+        "indicators": sla.case_indicators(case, now, texts=texts),
     }
 
 
@@ -292,6 +299,7 @@ def public_case_dict(case: Case) -> dict:
     """What an applicant may see with reference and query code: progress, names masked."""
     now = utcnow()
     calendar = working_calendar()
+    texts = sla.fee_basis_texts()
     return {
         "reference": case.reference,
         "status": case_status(t.status for t in case.tickets),
@@ -302,7 +310,8 @@ def public_case_dict(case: Case) -> dict:
         },
         "address": {"district": case.district.name},
         "tickets": [
-            ticket_dict(t, now, view=ticket_view(None, t), calendar=calendar) for t in case.tickets
+            ticket_dict(t, now, view=ticket_view(None, t), calendar=calendar, texts=texts)
+            for t in case.tickets
         ],
         "four_zero": sla.case_four_zero(case),
     }
