@@ -290,3 +290,44 @@ def test_the_case_read_stays_short_enough_to_be_cached_and_prepared():
         sql = str(_case_statement("postgresql", by_code).compile(dialect=psycopg.dialect()))
         assert len(sql.encode()) <= 4096
         assert sql.count("%(") <= 3  # the reference, the digest, the calendar's key
+
+
+def test_a_read_on_the_driver_cursor_gives_what_sqlalchemy_gives(app, db, submit):
+    """``first_row`` runs a prebuilt read on the DBAPI cursor: the same values, converted the
+    same way (aware moments, numbers, JSON), as SQLAlchemy's own execution of it, on the
+    autocommit pool and inside a transaction alike."""
+    from jointdesk.cases.read import _case_statement, autocommit_engine, first_row
+
+    case = submit(
+        services=["water", "gas"],
+        project={"external_works": True, "pipeline_length_m": 12.5, "low_risk": False},
+    )
+    stmt = _case_statement(db.engine.dialect.name, False, True)
+    params = {"reference": case["reference"]}
+    with app.app_context():
+        for connection in (autocommit_engine().connect(), db.session.connection()):
+            expected = dict(connection.execute(stmt, params).one()._mapping)
+            got = first_row(connection, stmt, params)
+            assert got == expected
+            assert got["created_at"].tzinfo is not None
+            assert float(got["pipeline_length_m"]) == 12.5
+            assert len(got["c_tickets"]) == 2
+            assert first_row(connection, stmt, {"reference": "ZZ-NONE"}) is None
+        db.session.rollback()
+
+
+def test_a_driver_error_on_such_a_read_is_sqlalchemys_error(app, db):
+    """Should the driver refuse the statement, the read runs again through SQLAlchemy, which
+    raises its own error (the error pages and the pool's handling of a lost connection
+    depend on it); the pool's connection stays usable."""
+    import pytest
+    from sqlalchemy import Integer, bindparam, cast, exc, select
+
+    from jointdesk.cases.read import autocommit_engine, first_row
+
+    stmt = select(cast(bindparam("value"), Integer).label("n"))
+    with app.app_context(), autocommit_engine().connect() as connection:
+        assert first_row(connection, stmt, {"value": "7"}) == {"n": 7}
+        with pytest.raises(exc.DBAPIError):
+            first_row(connection, stmt, {"value": "not a number"})
+        assert first_row(connection, stmt, {"value": "8"}) == {"n": 8}

@@ -70,27 +70,29 @@ def user_for_token(token: str, *, reading: bool = False) -> User | Viewer | None
     see ``cases.read.read_without_transaction``): the user as a ``Viewer`` (identity, role,
     provider: all any read decides by) from plain columns, not a model instance."""
     if reading:  # plain columns, on the request's autocommit connection
-        from jointdesk.cases.read import read_connection
+        from jointdesk.cases.read import first_row, read_connection
 
-        run = read_connection().execute
-        row = run(_TOKEN_VIEWER, {"digest": _token_digest(token)}).first()
+        connection = read_connection()
+        row = first_row(connection, _TOKEN_VIEWER, {"digest": _token_digest(token)})
     else:
-        row = db.session.execute(_TOKEN_USER, {"digest": _token_digest(token)}).first()
-    if row is None or not row.active:
+        found = db.session.execute(_TOKEN_USER, {"digest": _token_digest(token)}).first()
+        row = None if found is None else found._mapping
+    if row is None or not row["active"]:
         return None
     now = utcnow()
-    if row.last_used_at is None or row.last_used_at < now - TOKEN_USE_GRANULARITY:
+    last_used = row["last_used_at"]
+    if last_used is None or last_used < now - TOKEN_USE_GRANULARITY:
         # kept coarse (one write per token every few minutes) so that administrators can see
         # which tokens are in use without a write on every API request
-        touch = db.update(ApiToken).where(ApiToken.id == row.token_id).values(last_used_at=now)
+        touch = db.update(ApiToken).where(ApiToken.id == row["token_id"]).values(last_used_at=now)
         if reading:
-            run(touch)  # autocommit: one statement that commits alone
+            connection.execute(touch)  # autocommit: one statement that commits alone
         else:
             db.session.execute(touch)
             db.session.commit()
     if reading:
-        return Viewer(row.id, row.username, row.role, row.provider_id)
-    return row.User
+        return Viewer(row["id"], row["username"], row["role"], row["provider_id"])
+    return row["User"]
 
 
 def _by_token(*columns):
