@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from babel import Locale
 from flask import Flask, request, session
 from flask_babel import refresh as flask_babel_refresh
 from sqlalchemy import event
@@ -22,6 +23,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 LOCALES = ("zh_CN", "en")
 # Babel parses zh_CN as zh_Hans_CN, so that is the name of the catalog folder
 BABEL_NAMES = {"zh_CN": "zh_Hans_CN", "en": "en"}
+# parsed once: Flask-Babel takes a Locale as it is, and would parse a name on every request
+_BABEL_LOCALES = {name: Locale.parse(babel_name) for name, babel_name in BABEL_NAMES.items()}
 log = logging.getLogger(__name__)
 
 
@@ -40,13 +43,13 @@ class App(Flask):
 _COROUTINE_FLAGS = inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
 
 
-def select_locale() -> str:
+def select_locale() -> Locale:
     """The user's chosen language; API clients may ask with Accept-Language; else Chinese."""
     req = request._get_current_object() if request else None
     chosen = session.get("lang") if req is not None else None
     if chosen not in LOCALES and req is not None and req.path.startswith("/api/"):
         chosen = req.accept_languages.best_match(LOCALES, default="zh_CN")
-    return BABEL_NAMES.get(chosen or "zh_CN", "zh_Hans_CN")
+    return _BABEL_LOCALES.get(chosen or "zh_CN", _BABEL_LOCALES["zh_CN"])
 
 
 def _fresh_request_state() -> None:

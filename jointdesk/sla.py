@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 
+from babel import Locale
 from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from sqlalchemy.orm import selectinload
@@ -367,14 +368,14 @@ def ticket_fees(ticket: Ticket, facts: rules.ProjectFacts) -> tuple[rules.Fee, r
 def fee_basis_texts() -> dict[str, str]:
     """Every fee basis in the reader's language, translated once per process and language
     (the catalogs do not change while a process runs)."""
-    language = str(get_locale())
+    language = get_locale()
     texts = _FEE_BASIS_TEXTS.get(language)
     if texts is None:
         texts = _FEE_BASIS_TEXTS[language] = {k: str(v) for k, v in FEE_BASIS_LABELS.items()}
     return texts
 
 
-_FEE_BASIS_TEXTS: dict[str, dict[str, str]] = {}
+_FEE_BASIS_TEXTS: dict[Locale | None, dict[str, str]] = {}
 
 
 def case_indicators(
