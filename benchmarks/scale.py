@@ -88,20 +88,23 @@ def ensure_database(url: str) -> None:
 
 
 class Capture:
-    """The statements one request runs (a before_cursor_execute listener)."""
+    """The statements one request runs (a before_cursor_execute listener on each pool: the
+    main one and, on PostgreSQL, the autocommit one the API's reads run on)."""
 
-    def __init__(self, engine):
+    def __init__(self, *engines):
         from sqlalchemy import event
 
-        self.engine, self.event = engine, event
+        self.engines, self.event = [e for e in engines if e is not None], event
         self.statements: list[tuple[str, object]] = []
 
     def __enter__(self):
-        self.event.listen(self.engine, "before_cursor_execute", self._on)
+        for engine in self.engines:
+            self.event.listen(engine, "before_cursor_execute", self._on)
         return self
 
     def __exit__(self, *exc):
-        self.event.remove(self.engine, "before_cursor_execute", self._on)
+        for engine in self.engines:
+            self.event.remove(engine, "before_cursor_execute", self._on)
 
     def _on(self, conn, cursor, statement, parameters, context, executemany):
         self.statements.append((statement, parameters))
@@ -171,6 +174,7 @@ def main(argv: list[str] | None = None) -> dict:
     from jointdesk import create_app
     from jointdesk.auth import SESSION_KEY, issue_token, start_session
     from jointdesk.benchdata import BENCH_USER_PREFIX, bench_query_code, seed
+    from jointdesk.cases.read import autocommit_engine
     from jointdesk.desk.services import QueueCursor
     from jointdesk.extensions import db
     from jointdesk.models import Case, Provider, Ticket, User
@@ -314,7 +318,7 @@ def main(argv: list[str] | None = None) -> dict:
             ("queue_desk_first", desk, desk_first[0], None),
             ("queue_desk_deep", desk, desk_deep[0], None),
         ):
-            with Capture(db.engine) as cap:
+            with Capture(db.engine, autocommit_engine()) as cap:
                 client.get(url, headers=headers)
             plans[name] = explain(db, cap.statements, postgres)
         db.session.remove()

@@ -234,3 +234,19 @@ def test_queue_totals_from_the_closed_count_agree_with_counting(db, seeded, user
     check()
     refresh_closed_counts()
     check()
+
+
+def test_the_scale_benchmark_sees_every_statement_of_an_api_read(app, client, users, submit):
+    """The API's reads run on the autocommit pool: the benchmark's capture (whose statements
+    it explains) listens there as well as on the main pool."""
+    from benchmarks.scale import Capture
+    from jointdesk.cases.read import autocommit_engine
+    from jointdesk.extensions import db
+
+    case = submit(services=["water"])
+    with app.app_context(), Capture(db.engine, autocommit_engine()) as cap:
+        res = client.get(f"/api/v1/cases/{case['reference']}", headers=users["supervisor"][1])
+    assert res.status_code == 200
+    read = [s for s, _params in cap.statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(read) == 2  # the token's user, the whole case
+    assert any("FROM cases" in s for s in read)
