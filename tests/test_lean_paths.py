@@ -331,3 +331,33 @@ def test_a_driver_error_on_such_a_read_is_sqlalchemys_error(app, db):
         with pytest.raises(exc.DBAPIError):
             first_row(connection, stmt, {"value": "not a number"})
         assert first_row(connection, stmt, {"value": "8"}) == {"n": 8}
+
+
+def test_a_write_on_the_driver_cursor_returns_its_row_and_its_errors_are_sqlalchemys(
+    app, db, submit
+):
+    """The delivery's UPDATEs run the same way: one returns its RETURNING row, one without
+    RETURNING gives None, and a refused write raises SQLAlchemy's error for it (not run
+    twice), leaving the transaction to the caller's rollback."""
+    import pytest
+    from sqlalchemy import bindparam, exc, update
+
+    from jointdesk.cases.read import first_row
+
+    case = submit(services=["water"])
+    ticket_id = case["tickets"][0]["id"]
+    t = Ticket.__table__
+    where = t.c.id == bindparam("ticket_id")
+    bump = update(t).where(where).values(version=t.c.version + 1).returning(t.c.version)
+    touch = update(t).where(where).values(version=t.c.version + 1)
+    refused = update(t).where(where).values(service_code=bindparam("service"))  # NOT NULL
+    with app.app_context():
+        connection = db.session.connection()
+        before = db.session.get(Ticket, ticket_id).version
+        assert first_row(connection, bump, {"ticket_id": ticket_id}) == {"version": before + 1}
+        assert first_row(connection, touch, {"ticket_id": ticket_id}) is None
+        with pytest.raises(exc.IntegrityError):
+            first_row(connection, refused, {"ticket_id": ticket_id, "service": None})
+        db.session.rollback()
+        db.session.expire_all()
+        assert db.session.get(Ticket, ticket_id).version == before

@@ -12,6 +12,7 @@ the committed state.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from sqlalchemy import (
     literal_column,
     select,
 )
+from sqlalchemy.exc import DBAPIError
 
 from jointdesk.extensions import READ_CONNECTION, db
 from jointdesk.models import (
@@ -154,22 +156,25 @@ def read_connection():
 
 
 class _Prepared:
-    """A prebuilt SELECT compiled once for one dialect: its SQL, its parameters' order and
+    """A prebuilt statement compiled once for one dialect: its SQL, its parameters' order and
     conversions, its columns' names and the conversions SQLAlchemy would apply to them."""
 
     def __init__(self, stmt, dialect):
         compiled = stmt.compile(dialect=dialect)
         self.sql = compiled.string
+        self.reads = stmt.is_select
+        binds = compiled.bind_names  # each parameter, by the name it has in the SQL
         # the values the statement carries itself (literals); the rest are given per run
-        self.defaults = {n: b.effective_value for n, b in compiled.binds.items() if not b.required}
+        self.defaults = {n: b.effective_value for b, n in binds.items() if not b.required}
         self.positions = tuple(compiled.positiontup) if compiled.positional else None
         self.binds = {
             name: fn
-            for name, bind in compiled.binds.items()
+            for bind, name in binds.items()
             if (fn := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
         }
-        self.names = tuple(c.key for c in stmt.selected_columns)
-        self.types = tuple(c.type.dialect_impl(dialect) for c in stmt.selected_columns)
+        columns = stmt.exported_columns  # a SELECT's columns, or what an UPDATE returns
+        self.names = tuple(c.key for c in columns)
+        self.types = tuple(c.type.dialect_impl(dialect) for c in columns)
         self.dialect = dialect
         self.processors: tuple | None = None  # from the first run's column types
         self.plain = False
@@ -201,34 +206,49 @@ _PREPARED: dict[tuple, _Prepared] = {}
 
 
 def first_row(connection, stmt, params: dict) -> dict | None:
-    """The first row of a prebuilt SELECT (built once per process, as the hot reads are), as a
-    dict of its columns' values converted as SQLAlchemy converts them, run on ``connection``'s
-    DBAPI cursor: a fresh read each time, without the work SQLAlchemy does per execution for
-    a statement it has cached (cache key, result metadata from the cursor's description: a
-    case read's 25 columns cost more than the read itself). Listeners of the engine's
+    """Runs a prebuilt statement (built once per process, as the hot paths' are: a SELECT, or
+    an UPDATE with or without RETURNING) on ``connection``'s DBAPI cursor, in whatever
+    transaction the connection is in, and gives its first row as a dict of its columns'
+    values converted as SQLAlchemy converts them (None: no row, or nothing returned). A fresh
+    run each time, without the work SQLAlchemy does per execution of a statement it has
+    cached (its cache key, result metadata from the cursor's description: a case read's 25
+    columns cost more than the read itself). Listeners of the engine's
     ``before_cursor_execute`` and ``after_cursor_execute`` events see the statement as usual.
-    Should the driver raise, the read runs again through SQLAlchemy, which raises its own
-    error and notices a lost connection (a read is safe to run twice)."""
-    key = (stmt, connection.dialect.name)
+
+    Should the driver raise, the error is SQLAlchemy's: a read, or any statement on a lost
+    connection, runs again through SQLAlchemy, which raises its own error and has the pool
+    notice a lost connection (a read is safe to run twice; on a lost connection nothing can
+    run again); any other error of a write is wrapped as SQLAlchemy wraps it."""
+    dialect = connection.dialect
+    key = (stmt, dialect.name)
     prepared = _PREPARED.get(key)
     if prepared is None:
-        prepared = _PREPARED[key] = _Prepared(stmt, connection.dialect)
+        prepared = _PREPARED[key] = _Prepared(stmt, dialect)
     values = prepared.parameters(params)
     dispatch = connection.dispatch
-    cursor = connection.connection.driver_connection.cursor()
+    driver = connection.connection.driver_connection
+    cursor = driver.cursor()
     try:
         for listener in dispatch.before_cursor_execute:
             listener(connection, cursor, prepared.sql, values, None, False)
         cursor.execute(prepared.sql, values)
-        if prepared.processors is None:
-            prepared.learn(cursor.description)
-        row = cursor.fetchone()
+        row = None
+        if prepared.names:  # a SELECT, or a write that returns a row
+            if prepared.processors is None:
+                prepared.learn(cursor.description)
+            row = cursor.fetchone()
         for listener in dispatch.after_cursor_execute:
             listener(connection, cursor, prepared.sql, values, None, False)
-    except connection.dialect.loaded_dbapi.Error:
-        cursor.close()
-        found = connection.execute(stmt, params).first()
-        return None if found is None else dict(found._mapping)
+    except dialect.loaded_dbapi.Error as err:
+        lost = dialect.is_disconnect(err, driver, cursor)
+        with contextlib.suppress(dialect.loaded_dbapi.Error):
+            cursor.close()
+        if prepared.reads or lost:
+            found = connection.execute(stmt, params).first()
+            return None if found is None else dict(found._mapping)
+        raise DBAPIError.instance(
+            prepared.sql, values, err, dialect.loaded_dbapi.Error, dialect=dialect
+        ) from err
     cursor.close()
     return None if row is None else prepared.mapping(row)
 

@@ -32,7 +32,7 @@ from sqlalchemy import and_, bindparam, case, insert, literal_column, or_, selec
 from sqlalchemy.orm import joinedload
 
 from jointdesk import audit, domain_events, heartbeat
-from jointdesk.cases.read import autocommit_engine
+from jointdesk.cases.read import autocommit_engine, first_row
 from jointdesk.domain_events import DomainEvent
 from jointdesk.extensions import db
 from jointdesk.models import Case, OutboxMessage, Provider, Step, Ticket, User
@@ -335,13 +335,13 @@ def take(message_id: int, worker_id: str) -> Delivery | None:
         # PostgreSQL: a connection of the pool that stays in autocommit (no isolation switch
         # there and back on a connection of the main pool)
         with engine.connect() as connection:
-            row = connection.execute(_take_statement(), params).first()
-        return None if row is None else Delivery(*row)
+            row = first_row(connection, _take_statement(), params)
+        return None if row is None else Delivery(**row)
     if not db.session().in_transaction():
         db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-    row = db.session.connection().execute(_take_statement(), params).first()
+    row = first_row(db.session.connection(), _take_statement(), params)
     db.session.commit()  # in autocommit: no round trip; it hands the connection back
-    return None if row is None else Delivery(*row)
+    return None if row is None else Delivery(**row)
 
 
 def choose_representative(provider_id: int) -> User | None:
@@ -419,7 +419,7 @@ def deliver(message_id: int, worker_id: str | None = None) -> str:
         return "already-done"
     now = utcnow()
     result = channels.channel_for(row.channel).hand_over(row, now)
-    db.session.connection().execute(_done_statement(), {"message_id": message_id, "now": now})
+    first_row(db.session.connection(), _done_statement(), {"message_id": message_id, "now": now})
     db.session.commit()
     return result
 
@@ -430,29 +430,26 @@ def mark_held(ticket_id: int, queue: str, now, extra: dict | None = None) -> boo
     ``ticket.dispatched`` domain event, in the caller's transaction. False when it had been
     moved before (a duplicate delivery changes nothing)."""
     delay = current_app.config.get("JOINTDESK_FAULT_DELIVERY_DELAY") or 0
-    moved = (
-        db.session.connection()
-        .execute(_held_statement(), {"ticket_id": ticket_id, "now": now})
-        .first()
-    )
+    params = {"ticket_id": ticket_id, "now": now}
+    moved = first_row(db.session.connection(), _held_statement(), params)
     if delay:
         time.sleep(delay)  # fault injection: the crash tests kill the worker here
     if moved is None:
         return False
-    detail = {"provider": moved.provider_code, "queue": queue, **(extra or {})}
-    steps = (STEP_ACCEPT,) if moved.has_accept else ()  # all the rule below looks at
-    if moved.representative_id is None and proactive_contact(steps):
-        rep = _first_representative(ticket_id, moved.provider_id)
+    detail = {"provider": moved["provider_code"], "queue": queue, **(extra or {})}
+    steps = (STEP_ACCEPT,) if moved["has_accept"] else ()  # all the rule below looks at
+    if moved["representative_id"] is None and proactive_contact(steps):
+        rep = _first_representative(ticket_id, moved["provider_id"])
         if rep is not None:
             detail["representative"] = rep.username
-    audit.write("dispatched", case_id=moved.case_id, ticket_id=ticket_id, detail=detail, at=now)
+    audit.write("dispatched", case_id=moved["case_id"], ticket_id=ticket_id, detail=detail, at=now)
     domain_events.emit(  # subscribers learn the case's channel without reading it again
         DomainEvent(
             "ticket.dispatched",
-            moved.case_id,
+            moved["case_id"],
             now,
             ticket_id=ticket_id,
-            detail=detail | {"case_channel": moved.case_channel},
+            detail=detail | {"case_channel": moved["case_channel"]},
         )
     )
     return True
