@@ -22,7 +22,13 @@ from jointdesk.cases.read import (
     load_tickets_data,
     read_without_transaction,
 )
-from jointdesk.cases.services import case_dict, load_case, public_case_dict, ticket_dict
+from jointdesk.cases.services import (
+    case_dict,
+    load_case,
+    public_case_dict,
+    ticket_dict,
+    ticket_dicts,
+)
 from jointdesk.desk.services import (
     ActionRefused,
     BadCursor,
@@ -377,7 +383,7 @@ def provider_tickets(code: str):
     )
     return jsonify(
         {
-            "items": [ticket_dict(t) for t in result.items],
+            "items": ticket_dicts(result.items),
             "total": result.total,
             "page": page,
             "per_page": per_page,

@@ -23,12 +23,15 @@ from flask import current_app, g
 from sqlalchemy import (
     JSON,
     Boolean,
+    Integer,
     Numeric,
+    any_,
     bindparam,
     func,
     literal_column,
     select,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 
 from jointdesk.extensions import READ_CONNECTION, db
@@ -164,6 +167,7 @@ class _Prepared:
         self.sql = compiled.string
         self.reads = stmt.is_select
         binds = compiled.bind_names  # each parameter, by the name it has in the SQL
+        self.expanding = any(b.expanding for b in binds)  # completed per run by SQLAlchemy
         # the values the statement carries itself (literals); the rest are given per run
         self.defaults = {n: b.effective_value for b, n in binds.items() if not b.required}
         self.positions = tuple(compiled.positiontup) if compiled.positional else None
@@ -203,6 +207,7 @@ class _Prepared:
 
 
 _PREPARED: dict[tuple, _Prepared] = {}
+_MAX_PREPARED = 200  # the prebuilt statements of the hot paths are a handful
 
 
 def first_row(connection, stmt, params: dict) -> dict | None:
@@ -218,12 +223,27 @@ def first_row(connection, stmt, params: dict) -> dict | None:
     Should the driver raise, the error is SQLAlchemy's: a read, or any statement on a lost
     connection, runs again through SQLAlchemy, which raises its own error and has the pool
     notice a lost connection (a read is safe to run twice; on a lost connection nothing can
-    run again); any other error of a write is wrapped as SQLAlchemy wraps it."""
+    run again); any other error of a write is wrapped as SQLAlchemy wraps it. A statement
+    SQLAlchemy must finish per run (an expanding IN) simply runs through SQLAlchemy."""
+    rows = _run(connection, stmt, params, many=False)
+    return rows[0] if rows else None
+
+
+def all_rows(connection, stmt, params: dict) -> list[dict]:
+    """Every row of a prebuilt SELECT, as ``first_row`` gives one."""
+    return _run(connection, stmt, params, many=True)
+
+
+def _run(connection, stmt, params: dict, many: bool) -> list[dict]:
     dialect = connection.dialect
     key = (stmt, dialect.name)
     prepared = _PREPARED.get(key)
     if prepared is None:
-        prepared = _PREPARED[key] = _Prepared(stmt, dialect)
+        prepared = _Prepared(stmt, dialect)
+        if len(_PREPARED) < _MAX_PREPARED:  # a statement built per call is not kept
+            _PREPARED[key] = prepared
+    if prepared.expanding:
+        return _through_sqlalchemy(connection, stmt, params, many)
     values = prepared.parameters(params)
     dispatch = connection.dispatch
     driver = connection.connection.driver_connection
@@ -232,11 +252,15 @@ def first_row(connection, stmt, params: dict) -> dict | None:
         for listener in dispatch.before_cursor_execute:
             listener(connection, cursor, prepared.sql, values, None, False)
         cursor.execute(prepared.sql, values)
-        row = None
+        rows = []
         if prepared.names:  # a SELECT, or a write that returns a row
             if prepared.processors is None:
                 prepared.learn(cursor.description)
-            row = cursor.fetchone()
+            if many:
+                rows = cursor.fetchall()
+            else:
+                row = cursor.fetchone()
+                rows = [] if row is None else [row]
         for listener in dispatch.after_cursor_execute:
             listener(connection, cursor, prepared.sql, values, None, False)
     except dialect.loaded_dbapi.Error as err:
@@ -244,13 +268,20 @@ def first_row(connection, stmt, params: dict) -> dict | None:
         with contextlib.suppress(dialect.loaded_dbapi.Error):
             cursor.close()
         if prepared.reads or lost:
-            found = connection.execute(stmt, params).first()
-            return None if found is None else dict(found._mapping)
+            return _through_sqlalchemy(connection, stmt, params, many)
         raise DBAPIError.instance(
             prepared.sql, values, err, dialect.loaded_dbapi.Error, dialect=dialect
         ) from err
     cursor.close()
-    return None if row is None else prepared.mapping(row)
+    return [prepared.mapping(row) for row in rows]
+
+
+def _through_sqlalchemy(connection, stmt, params: dict, many: bool) -> list[dict]:
+    result = connection.execute(stmt, params)
+    if not result.returns_rows:
+        return []
+    found = result.all() if many else [r for r in [result.first()] if r is not None]
+    return [dict(r._mapping) for r in found]
 
 
 AUTOCOMMIT_ENGINE = "jointdesk_autocommit_engine"  # its key in app.extensions
@@ -558,8 +589,16 @@ def _tickets_statement(dialect: str):
         )
         .join(Case, Case.id == Ticket.case_id)
         .join(District, District.id == Case.district_id)
-        .where(Ticket.id.in_(bindparam("ids", expanding=True)))
+        .where(_ids_match(dialect, Ticket.id))
     )
+
+
+def _ids_match(dialect: str, column):
+    """``column`` is one of the ids bound as ``ids``: on PostgreSQL one array parameter (one
+    statement text and plan whatever the count, prepared once), elsewhere an expanding IN."""
+    if dialect == "postgresql":
+        return column == any_(bindparam("ids", type_=ARRAY(Integer)))
+    return column.in_(bindparam("ids", expanding=True))
 
 
 def load_tickets_data(ids: list[int]) -> list[TicketData]:
@@ -568,11 +607,10 @@ def load_tickets_data(ids: list[int]) -> list[TicketData]:
     if not ids:
         return []
     conn = read_connection()
-    rows = conn.execute(_tickets_statement(conn.dialect.name), {"ids": list(ids)}).all()
+    rows = all_rows(conn, _tickets_statement(conn.dialect.name), {"ids": list(ids)})
     cases: dict[int, CaseData] = {}
     found = {}
-    for row in rows:
-        m = row._mapping
+    for m in rows:
         case = cases.get(m["case_id"])
         if case is None:
             case = cases[m["case_id"]] = CaseData(

@@ -248,6 +248,15 @@ def case_events(case: Case, hidden: set[int] | None = None) -> list[dict]:
     ]
 
 
+def ticket_dicts(tickets) -> list[dict]:
+    """A page of tickets in full (a provider's queue): one moment, one calendar and one set of
+    fee texts for the whole page."""
+    now = utcnow()
+    calendar = working_calendar()
+    texts = sla.fee_basis_texts()
+    return [ticket_dict(t, now, calendar=calendar, texts=texts) for t in tickets]
+
+
 def case_dict(case: Case, viewer: User | Viewer) -> dict:
     """The one aggregated view. Phone whole for the people who call the applicant."""
     now = utcnow()

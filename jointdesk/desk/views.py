@@ -18,7 +18,7 @@ from jointdesk.access import (
 )
 from jointdesk.auth import roles_required
 from jointdesk.cases.read import load_tickets_data
-from jointdesk.cases.services import ticket_dict
+from jointdesk.cases.services import ticket_dict, ticket_dicts
 from jointdesk.desk.services import (
     OPEN_WORK,
     ActionRefused,
@@ -133,7 +133,7 @@ def queue():
         ),
         provider=provider,
         providers=providers,
-        tickets=[(t, ticket_dict(t)) for t in result.items],
+        tickets=list(zip(result.items, ticket_dicts(result.items), strict=True)),
         pagination=result,
         page=None if after is not None else page,
         status=status or "all",
