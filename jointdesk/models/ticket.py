@@ -122,7 +122,8 @@ class Step(db.Model):
     __table_args__ = (UniqueConstraint("ticket_id", "seq"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    # no index of its own: the unique index leads with it (migration 0022)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
     seq: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(20))
     started_at = mapped_column(UTCDateTime, nullable=True)
@@ -144,7 +145,8 @@ class Permit(db.Model):
     __table_args__ = (UniqueConstraint("ticket_id", "kind"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    # no index of its own: the unique index leads with it (migration 0022)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
     kind: Mapped[str] = mapped_column(String(30))
     status: Mapped[str] = mapped_column(String(20))
     filed_at = mapped_column(UTCDateTime, nullable=True)

@@ -111,6 +111,10 @@ def publish_fresh(messages: list[tuple[int, str]], task: str = DELIVER_TASK) -> 
                         retry=False,
                         producer=producer,
                         declare=(),
+                        # the arguments as logs show them, given (Celery would build a
+                        # guarded repr of a one-number list for each message)
+                        argsrepr=f"[{message_id}]",
+                        kwargsrepr="{}",
                     )
                     sent += 1
     except Exception as exc:  # broker down or unreachable: the relay will try again

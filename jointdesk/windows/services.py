@@ -11,7 +11,7 @@ import unicodedata
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import insert, or_
+from sqlalchemy import insert, literal_column, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -282,6 +282,9 @@ _MANY_ROWS = {
     model: insert(model.__table__).returning(model.__table__.c.id)
     for model in (Material, Step, Permit)
 }
+# a new step has used no time: written into the statement, so that the steps of four tickets
+# bind 48 values (psycopg keeps the converted text of a statement with at most 50)
+_MANY_ROWS[Step] = _MANY_ROWS[Step].values(suspended_seconds=literal_column("0"))
 _CASE_INSERT = insert(Case.__table__).returning(Case.id)
 _TICKETS_INSERT = insert(Ticket.__table__).returning(Ticket.id, sort_by_parameter_order=True)
 
@@ -373,8 +376,6 @@ def _write(
                 "name": s.name,
                 "started_at": s.started_at,
                 "due_at": s.due_at,
-                "completed_at": None,
-                "suspended_seconds": 0,
                 "due_provisional": bool(s.due_provisional),
             }
             for t in case.tickets
