@@ -361,3 +361,20 @@ def test_a_write_on_the_driver_cursor_returns_its_row_and_its_errors_are_sqlalch
         db.session.rollback()
         db.session.expire_all()
         assert db.session.get(Ticket, ticket_id).version == before
+
+
+def test_only_the_autocommit_pool_commits_without_waiting_for_the_disk(app, db):
+    """The take of an outbox row and a token's last use (all the autocommit pool writes) may
+    be lost in a database crash without harm; every other write waits for the WAL."""
+    from sqlalchemy import text
+
+    from jointdesk.cases.read import autocommit_engine
+
+    with app.app_context():
+        with autocommit_engine().connect() as connection:
+            assert connection.execute(text("SHOW synchronous_commit")).scalar() == "off"
+        with db.engine.connect() as connection:  # as the server sets every session
+            default = "SELECT reset_val FROM pg_settings WHERE name = 'synchronous_commit'"
+            assert connection.execute(text("SHOW synchronous_commit")).scalar() == (
+                connection.execute(text(default)).scalar()
+            )

@@ -21,6 +21,9 @@ from flask import Flask, abort, current_app, g, request, session
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import bindparam, case, literal
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from jointdesk import audit
 from jointdesk.access import Viewer, can_use_web
@@ -74,9 +77,10 @@ def user_for_token(token: str, *, reading: bool = False) -> User | Viewer | None
 
         connection = read_connection()
         row = first_row(connection, _TOKEN_VIEWER, {"digest": _token_digest(token)})
-    else:
-        found = db.session.execute(_TOKEN_USER, {"digest": _token_digest(token)}).first()
-        row = None if found is None else found._mapping
+    else:  # the same plain read; the user becomes the session's model instance below
+        from jointdesk.cases.read import first_row
+
+        row = first_row(db.session.connection(), _TOKEN_USER, {"digest": _token_digest(token)})
     if row is None or not row["active"]:
         return None
     now = utcnow()
@@ -92,7 +96,26 @@ def user_for_token(token: str, *, reading: bool = False) -> User | Viewer | None
             db.session.commit()
     if reading:
         return Viewer(row["id"], row["username"], row["role"], row["provider_id"])
-    return row["User"]
+    return _session_user(row)
+
+
+def _session_user(row: dict) -> User:
+    """The session's ``User`` for a row of its columns, without a query: the one the session
+    already holds, else one made from the row and attached as if loaded (SQLAlchemy's way of
+    taking in an object read elsewhere, ``make_transient_to_detached``); an ORM load of the
+    entity cost more than the rest of a token's check."""
+    session = db.session()
+    held = session.identity_map.get(session.identity_key(User, row["id"]))
+    if held is not None:  # as a query would: what it has not loaded (or had expired) is set
+        unloaded = sa_inspect(held).unloaded
+        for attr, name in _USER_ATTRIBUTES:
+            if attr in unloaded:
+                set_committed_value(held, attr, row[name])
+        return held
+    user = User(**{attr: row[name] for attr, name in _USER_ATTRIBUTES})
+    make_transient_to_detached(user)
+    session.add(user)
+    return user
 
 
 def _by_token(*columns):
@@ -105,7 +128,11 @@ def _by_token(*columns):
     )
 
 
-_TOKEN_USER = _by_token(User)
+# each mapped column of a user as (attribute, label in the token's read)
+_USER_ATTRIBUTES = tuple((prop.key, f"u_{prop.key}") for prop in User.__mapper__.column_attrs)
+_TOKEN_USER = _by_token(
+    *(getattr(User, attr).label(name) for attr, name in _USER_ATTRIBUTES)
+).add_columns(User.id)  # ``id`` as the viewer's read names it
 _TOKEN_VIEWER = _by_token(User.id, User.username, User.role, User.provider_id)
 
 

@@ -288,9 +288,10 @@ AUTOCOMMIT_ENGINE = "jointdesk_autocommit_engine"  # its key in app.extensions
 
 
 def autocommit_engine():
-    """The app's pool of autocommit connections for requests that only read (PostgreSQL;
-    None elsewhere: an in-memory SQLite database exists once, in the main pool). Made on
-    first use with the main engine's settings; its connections never leave autocommit."""
+    """The app's pool of autocommit connections for requests that only read and the worker's
+    take of an outbox row (PostgreSQL; None elsewhere: an in-memory SQLite database exists
+    once, in the main pool). Made on first use with the main engine's settings; its
+    connections never leave autocommit, and their commits do not wait for the disk."""
     app = current_app._get_current_object()
     engine = app.extensions.get(AUTOCOMMIT_ENGINE, False)
     if engine is False:
@@ -302,9 +303,18 @@ def autocommit_engine():
             from jointdesk import ping_when_idle
 
             options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+            # What this pool writes may be lost in a crash of the database without harm (a
+            # worker's take of an outbox row: the relay publishes the row again and a second
+            # delivery changes nothing; a token's coarse last use): its commits do not wait
+            # for the WAL to reach the disk. Every other write stays on the main pool.
+            connect_args = dict(options.pop("connect_args", None) or {})
+            connect_args["options"] = (
+                connect_args.get("options", "") + " -c synchronous_commit=off"
+            ).strip()
             engine = create_engine(
                 main.url,
                 **options,
+                connect_args=connect_args,
                 isolation_level="AUTOCOMMIT",
                 pool_reset_on_return=None,  # nothing to roll back, ever
             )
