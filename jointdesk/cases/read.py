@@ -1,9 +1,9 @@
 """The read path of a case: plain rows, no ORM identity map.
 
-The case view, the public status and the intake answer read a case in two statements
-whatever its size (the case with its district, materials and timeline; its tickets with their
-providers, representatives, steps, permits and suspensions, children aggregated as JSON by the
-database), straight from the tables the models declare, into small objects that carry the
+The case view, the public status and the intake answer read a case in one statement
+whatever its size (the case with its district, materials and timeline, and its tickets with
+their providers, representatives, steps, permits and suspensions, children aggregated as JSON
+by the database), straight from the tables the models declare, into small objects that carry the
 models' own attribute names. The time-limit code (``jointdesk.sla``) and the view builders
 (``jointdesk.cases.services``) read them exactly as they read model instances, so there is one
 definition of every figure and no copy to keep current: nothing here is cached, every read sees
