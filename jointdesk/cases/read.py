@@ -23,7 +23,6 @@ from flask import current_app, g
 from sqlalchemy import (
     JSON,
     Boolean,
-    Integer,
     Numeric,
     any_,
     bindparam,
@@ -236,7 +235,7 @@ def all_rows(connection, stmt, params: dict) -> list[dict]:
 
 def _run(connection, stmt, params: dict, many: bool) -> list[dict]:
     dialect = connection.dialect
-    key = (stmt, dialect.name)
+    key = (stmt, dialect.name, dialect.driver)
     prepared = _PREPARED.get(key)
     if prepared is None:
         prepared = _Prepared(stmt, dialect)
@@ -599,16 +598,17 @@ def _tickets_statement(dialect: str):
         )
         .join(Case, Case.id == Ticket.case_id)
         .join(District, District.id == Case.district_id)
-        .where(_ids_match(dialect, Ticket.id))
+        .where(any_of(dialect, Ticket.id, "ids"))
     )
 
 
-def _ids_match(dialect: str, column):
-    """``column`` is one of the ids bound as ``ids``: on PostgreSQL one array parameter (one
-    statement text and plan whatever the count, prepared once), elsewhere an expanding IN."""
+def any_of(dialect: str, column, name: str):
+    """``column`` is one of the values bound as ``name`` (a list): on PostgreSQL one array
+    parameter (one statement text and plan whatever the count, prepared once; ``first_row``
+    and ``all_rows`` run it), elsewhere an expanding IN (which they leave to SQLAlchemy)."""
     if dialect == "postgresql":
-        return column == any_(bindparam("ids", type_=ARRAY(Integer)))
-    return column.in_(bindparam("ids", expanding=True))
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
 
 
 def load_tickets_data(ids: list[int]) -> list[TicketData]:

@@ -16,8 +16,10 @@ from __future__ import annotations
 import functools
 import logging
 
+from sqlalchemy import bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 
+from jointdesk.cases.read import first_row
 from jointdesk.extensions import db
 from jointdesk.messaging.notifiers import current_notifier
 from jointdesk.messaging.templates import render
@@ -32,7 +34,19 @@ def _insert_statement(dialect: str):
     """One message row, nothing when its dedup key was used before; built once per process."""
     table = ApplicantMessage.__table__
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(table).on_conflict_do_nothing(index_elements=["dedup_key"]).returning(table.c.id)
+    values = {name: bindparam(name, type_=table.c[name].type) for name in _COLUMNS}
+    return (
+        insert(table)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["dedup_key"])
+        .returning(table.c.id)
+    )
+
+
+_COLUMNS = (
+    "phone", "template", "body", "dedup_key", "case_id", "ticket_id", "status", "attempts",
+    "created_at", "sent_at",
+)  # fmt: skip
 
 
 def send(
@@ -50,7 +64,8 @@ def send(
     text = render(template, context)
     now = utcnow()
     connection = db.session.connection()
-    new_id = connection.execute(
+    row = first_row(
+        connection,
         _insert_statement(connection.dialect.name),
         {
             "phone": phone,
@@ -64,7 +79,8 @@ def send(
             "created_at": now,
             "sent_at": now if notifier.initial_status == "sent" else None,
         },
-    ).scalar()
+    )
+    new_id = None if row is None else row["id"]
     if new_id is not None:
         notifier.queued(new_id, phone, text)
         log.info("applicant message %s queued (%s): template %s", new_id, notifier.name, template)

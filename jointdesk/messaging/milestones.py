@@ -38,6 +38,7 @@ from sqlalchemy import bindparam
 from sqlalchemy.orm.util import identity_key
 
 from jointdesk import domain_events, messaging
+from jointdesk.cases.read import Row, all_rows
 from jointdesk.domain_events import DomainEvent
 from jointdesk.extensions import db
 from jointdesk.messaging.templates import override_body, preloaded
@@ -85,7 +86,7 @@ def _case_rows_statement():
             Ticket.id,
             Ticket.status,
             Service.name,
-            override_body(bindparam("template")),
+            override_body(bindparam("template")).label("template_body"),
         )
         .join(Ticket, Ticket.case_id == Case.id)
         .join(Service, Service.code == Ticket.service_code)
@@ -97,11 +98,10 @@ def _case_rows_statement():
 def _case_rows(case_id: int, template: str) -> list:
     """The case's reference and phone, each ticket's id, status and service name, and the
     administrator's wording of ``template``: one statement."""
-    return (
-        db.session.connection()
-        .execute(_case_rows_statement(), {"case_id": case_id, "template": template})
-        .all()
+    found = all_rows(
+        db.session.connection(), _case_rows_statement(), {"case_id": case_id, "template": template}
     )
+    return [Row(r) for r in found]
 
 
 def _send(phone: str, template: str, body: str | None, context: dict, **keys) -> None:
@@ -124,7 +124,7 @@ def _case_accepted(event: DomainEvent) -> None:
     _send(
         rows[0].applicant_phone,
         template,
-        rows[0][-1],
+        rows[0].template_body,
         context,
         dedup_key=f"case:{event.case_id}:created",
         case_id=event.case_id,
@@ -146,7 +146,7 @@ def _case_completed(event: DomainEvent) -> None:
     _send(
         rows[0].applicant_phone,
         "case_completed",
-        rows[0][-1],
+        rows[0].template_body,
         {"reference": rows[0].reference, "services": LIST_SEPARATOR.join(connected)},
         dedup_key=f"case:{event.case_id}:completed",
         case_id=event.case_id,

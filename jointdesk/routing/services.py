@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, bindparam, or_, select
 
 from jointdesk import audit
+from jointdesk.cases.read import all_rows, any_of
 from jointdesk.extensions import db
 from jointdesk.models import District, Provider, Route, User, queue_name_for
 from jointdesk.workingtime import calendar_version_column, use_calendar_version
@@ -35,8 +36,9 @@ class RoutedProvider:
 
 
 @functools.cache
-def _route_statement():
-    """Built once per process; the district and the services are bound per application."""
+def _route_statement(dialect: str):
+    """Built once per process and dialect; the district and the services are bound per
+    application (on PostgreSQL the services as one array parameter)."""
     return (
         select(
             District.id,
@@ -50,7 +52,7 @@ def _route_statement():
             Route,
             and_(
                 Route.district_id == District.id,
-                Route.service_code.in_(bindparam("services", expanding=True)),
+                any_of(dialect, Route.service_code, "services"),
             ),
         )
         .outerjoin(Provider, and_(Provider.id == Route.provider_id, Provider.active.is_(True)))
@@ -71,20 +73,22 @@ def route_application(
     district. The calendar's version comes with it, so intake's time limits need no read of
     their own."""
     services = list(services)
-    rows = (
-        db.session.connection()
-        .execute(_route_statement(), {"district": district, "services": services or [""]})
-        .all()
+    connection = db.session.connection()
+    rows = all_rows(
+        connection,
+        _route_statement(connection.dialect.name),
+        {"district": district, "services": services or [""]},
     )
     if not rows:
         return None, {}
-    use_calendar_version(rows[0].calendar_version)
+    first = rows[0]
+    use_calendar_version(first["calendar_version"])
     found = {
-        r.service_code: RoutedProvider(r.provider_id, r.code)
+        r["service_code"]: RoutedProvider(r["provider_id"], r["code"])
         for r in rows
-        if r.service_code is not None and r.provider_id is not None
+        if r["service_code"] is not None and r["provider_id"] is not None
     }
-    return RoutedDistrict(rows[0].id, rows[0].name), {code: found.get(code) for code in services}
+    return RoutedDistrict(first["id"], first["name"]), {code: found.get(code) for code in services}
 
 
 def provider_queue_names() -> list[str]:
