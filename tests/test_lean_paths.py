@@ -317,20 +317,27 @@ def test_a_read_on_the_driver_cursor_gives_what_sqlalchemy_gives(app, db, submit
 
 
 def test_a_driver_error_on_such_a_read_is_sqlalchemys_error(app, db):
-    """Should the driver refuse the statement, the read runs again through SQLAlchemy, which
-    raises its own error (the error pages and the pool's handling of a lost connection
-    depend on it); the pool's connection stays usable."""
+    """Should the driver refuse the statement, the error is SQLAlchemy's (the error pages
+    depend on it), the very error the database gave, also inside a transaction, with its
+    parameters hidden as the engine hides them (the statement's values are applicants' data);
+    the pool's connection stays usable."""
     import pytest
     from sqlalchemy import Integer, bindparam, cast, exc, select
 
     from jointdesk.cases.read import autocommit_engine, first_row
 
     stmt = select(cast(bindparam("value"), Integer).label("n"))
-    with app.app_context(), autocommit_engine().connect() as connection:
-        assert first_row(connection, stmt, {"value": "7"}) == {"n": 7}
-        with pytest.raises(exc.DBAPIError):
+    with app.app_context():
+        with autocommit_engine().connect() as connection:
+            assert first_row(connection, stmt, {"value": "7"}) == {"n": 7}
+            with pytest.raises(exc.DataError) as refused:
+                first_row(connection, stmt, {"value": "13812345678 张三"})
+            assert "parameters hidden" in str(refused.value)
+            assert first_row(connection, stmt, {"value": "8"}) == {"n": 8}
+        connection = db.session.connection()  # in the session's transaction
+        with pytest.raises(exc.DataError):
             first_row(connection, stmt, {"value": "not a number"})
-        assert first_row(connection, stmt, {"value": "8"}) == {"n": 8}
+        db.session.rollback()
 
 
 def test_a_write_on_the_driver_cursor_returns_its_row_and_its_errors_are_sqlalchemys(
@@ -378,3 +385,26 @@ def test_only_the_autocommit_pool_commits_without_waiting_for_the_disk(app, db):
             assert connection.execute(text("SHOW synchronous_commit")).scalar() == (
                 connection.execute(text(default)).scalar()
             )
+
+
+def test_a_lost_connection_under_such_a_read_is_noticed_by_the_pool(app, db):
+    """A connection the database dropped (a restart, a network cut) fails the read with
+    SQLAlchemy's error, marked as a lost connection, and the pool lets it go: the next read
+    gets a live one."""
+    import pytest
+    from sqlalchemy import exc, literal_column, select, text
+
+    from jointdesk.cases.read import autocommit_engine, first_row
+
+    stmt = select(literal_column("1").label("one"))
+    engine = autocommit_engine()
+    with app.app_context():
+        with engine.connect() as connection:
+            pid = connection.execute(text("SELECT pg_backend_pid()")).scalar()
+            with db.engine.connect() as other:
+                other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            with pytest.raises(exc.DBAPIError) as lost:
+                first_row(connection, stmt, {})
+            assert lost.value.connection_invalidated
+        with engine.connect() as connection:
+            assert first_row(connection, stmt, {}) == {"one": 1}

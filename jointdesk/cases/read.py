@@ -24,8 +24,10 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Numeric,
+    String,
     any_,
     bindparam,
+    event,
     func,
     literal_column,
     select,
@@ -166,7 +168,9 @@ class _Prepared:
         self.sql = compiled.string
         self.reads = stmt.is_select
         binds = compiled.bind_names  # each parameter, by the name it has in the SQL
-        self.expanding = any(b.expanding for b in binds)  # completed per run by SQLAlchemy
+        # completed per run by SQLAlchemy (an expanding IN), or rows of columns it does not
+        # name (a textual SELECT): left to SQLAlchemy
+        self.expanding = any(b.expanding for b in binds)
         # the values the statement carries itself (literals); the rest are given per run
         self.defaults = {n: b.effective_value for b, n in binds.items() if not b.required}
         self.positions = tuple(compiled.positiontup) if compiled.positional else None
@@ -177,6 +181,7 @@ class _Prepared:
         }
         columns = stmt.exported_columns  # a SELECT's columns, or what an UPDATE returns
         self.names = tuple(c.key for c in columns)
+        self.expanding = self.expanding or (self.reads and not self.names)
         self.types = tuple(c.type.dialect_impl(dialect) for c in columns)
         self.dialect = dialect
         self.processors: tuple | None = None  # from the first run's column types
@@ -219,11 +224,11 @@ def first_row(connection, stmt, params: dict) -> dict | None:
     columns cost more than the read itself). Listeners of the engine's
     ``before_cursor_execute`` and ``after_cursor_execute`` events see the statement as usual.
 
-    Should the driver raise, the error is SQLAlchemy's: a read, or any statement on a lost
-    connection, runs again through SQLAlchemy, which raises its own error and has the pool
-    notice a lost connection (a read is safe to run twice; on a lost connection nothing can
-    run again); any other error of a write is wrapped as SQLAlchemy wraps it. A statement
-    SQLAlchemy must finish per run (an expanding IN) simply runs through SQLAlchemy."""
+    Should the driver raise, the error is SQLAlchemy's, wrapped as SQLAlchemy wraps it (its
+    parameters hidden as the engine hides them) and never run twice; on a lost connection the
+    statement goes to SQLAlchemy, which raises its own error and has the pool let the
+    connection go (nothing can run on it). A statement SQLAlchemy must finish per run (an
+    expanding IN) simply runs through SQLAlchemy."""
     rows = _run(connection, stmt, params, many=False)
     return rows[0] if rows else None
 
@@ -266,10 +271,15 @@ def _run(connection, stmt, params: dict, many: bool) -> list[dict]:
         lost = dialect.is_disconnect(err, driver, cursor)
         with contextlib.suppress(dialect.loaded_dbapi.Error):
             cursor.close()
-        if prepared.reads or lost:
+        if lost:  # SQLAlchemy notices it and lets the pool go; nothing can run on it again
             return _through_sqlalchemy(connection, stmt, params, many)
         raise DBAPIError.instance(
-            prepared.sql, values, err, dialect.loaded_dbapi.Error, dialect=dialect
+            prepared.sql,
+            values,
+            err,
+            dialect.loaded_dbapi.Error,
+            hide_parameters=connection.engine.hide_parameters,  # never applicants' data
+            dialect=dialect,
         ) from err
     cursor.close()
     return [prepared.mapping(row) for row in rows]
@@ -302,24 +312,29 @@ def autocommit_engine():
             from jointdesk import ping_when_idle
 
             options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
-            # What this pool writes may be lost in a crash of the database without harm (a
-            # worker's take of an outbox row: the relay publishes the row again and a second
-            # delivery changes nothing; a token's coarse last use): its commits do not wait
-            # for the WAL to reach the disk. Every other write stays on the main pool.
-            connect_args = dict(options.pop("connect_args", None) or {})
-            connect_args["options"] = (
-                connect_args.get("options", "") + " -c synchronous_commit=off"
-            ).strip()
             engine = create_engine(
                 main.url,
                 **options,
-                connect_args=connect_args,
                 isolation_level="AUTOCOMMIT",
                 pool_reset_on_return=None,  # nothing to roll back, ever
             )
+            event.listen(engine, "connect", _commits_without_waiting)
             ping_when_idle(engine, app.config["JOINTDESK_DB_PING_AFTER_SECONDS"])
         app.extensions[AUTOCOMMIT_ENGINE] = engine
     return engine
+
+
+def _commits_without_waiting(dbapi_connection, _record) -> None:
+    """What the autocommit pool writes may be lost in a crash of the database without harm (a
+    worker's take of an outbox row: the relay publishes the row again and a second delivery
+    changes nothing; a token's coarse last use): its commits do not wait for the WAL to reach
+    the disk. Set per session, so the database URL's own options stay as they are; every
+    other write stays on the main pool."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET synchronous_commit TO off")
+    cursor.close()
+    if not dbapi_connection.autocommit:  # a SET in a transaction lasts once it commits
+        dbapi_connection.commit()
 
 
 # Aliases inside the case read: psycopg converts a statement's text once and keeps it only
@@ -607,7 +622,10 @@ def any_of(dialect: str, column, name: str):
     parameter (one statement text and plan whatever the count, prepared once; ``first_row``
     and ``all_rows`` run it), elsewhere an expanding IN (which they leave to SQLAlchemy)."""
     if dialect == "postgresql":
-        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+        # an array of the column's kind without its length: a cast to VARCHAR(20)[] would cut
+        # a longer value to size instead of leaving it unmatched
+        kind = String() if isinstance(column.type, String) else column.type
+        return column == any_(bindparam(name, type_=ARRAY(kind)))
     return column.in_(bindparam(name, expanding=True))
 
 
