@@ -9,11 +9,12 @@ from sqlalchemy import bindparam, insert
 from jointdesk.extensions import db
 from jointdesk.models import Event, User
 from jointdesk.models.types import utcnow
+from jointdesk.prebuilt import first_row
 
 SYSTEM = "system"
 _EVENTS = Event.__table__
 _COLUMNS = ("action", "actor_id", "actor", "case_id", "ticket_id", "detail", "created_at")
-# built once: ``write`` binds the values (run on the driver's cursor, see cases.read.first_row)
+# built once: ``write`` binds the values (run on the driver's cursor, see jointdesk.prebuilt)
 _EVENT_INSERT = insert(_EVENTS).values(
     {name: bindparam(name, type_=_EVENTS.c[name].type) for name in _COLUMNS}
 )
@@ -61,7 +62,5 @@ def write(
 ) -> None:
     """Like ``record``, but written at once with one INSERT in the caller's transaction (no
     object, no flush): for hot paths that have nothing else for the session to write."""
-    from jointdesk.cases.read import first_row
-
     row = _row(action, actor, case_id, ticket_id, detail)
     first_row(db.session.connection(), _EVENT_INSERT, row | {"created_at": at or utcnow()})

@@ -296,7 +296,8 @@ def test_a_read_on_the_driver_cursor_gives_what_sqlalchemy_gives(app, db, submit
     """``first_row`` runs a prebuilt read on the DBAPI cursor: the same values, converted the
     same way (aware moments, numbers, JSON), as SQLAlchemy's own execution of it, on the
     autocommit pool and inside a transaction alike."""
-    from jointdesk.cases.read import _case_statement, autocommit_engine, first_row
+    from jointdesk.cases.read import _case_statement, autocommit_engine
+    from jointdesk.prebuilt import first_row
 
     case = submit(
         services=["water", "gas"],
@@ -324,7 +325,8 @@ def test_a_driver_error_on_such_a_read_is_sqlalchemys_error(app, db):
     import pytest
     from sqlalchemy import Integer, bindparam, cast, exc, select
 
-    from jointdesk.cases.read import autocommit_engine, first_row
+    from jointdesk.cases.read import autocommit_engine
+    from jointdesk.prebuilt import first_row
 
     stmt = select(cast(bindparam("value"), Integer).label("n"))
     with app.app_context():
@@ -349,7 +351,7 @@ def test_a_write_on_the_driver_cursor_returns_its_row_and_its_errors_are_sqlalch
     import pytest
     from sqlalchemy import bindparam, exc, update
 
-    from jointdesk.cases.read import first_row
+    from jointdesk.prebuilt import first_row
 
     case = submit(services=["water"])
     ticket_id = case["tickets"][0]["id"]
@@ -394,7 +396,8 @@ def test_a_lost_connection_under_such_a_read_is_noticed_by_the_pool(app, db):
     import pytest
     from sqlalchemy import exc, literal_column, select, text
 
-    from jointdesk.cases.read import autocommit_engine, first_row
+    from jointdesk.cases.read import autocommit_engine
+    from jointdesk.prebuilt import first_row
 
     stmt = select(literal_column("1").label("one"))
     engine = autocommit_engine()

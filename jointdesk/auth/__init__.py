@@ -30,6 +30,7 @@ from jointdesk.access import Viewer, can_use_web
 from jointdesk.extensions import db, login_manager
 from jointdesk.models import ApiToken, LoginThrottle, User, UserSession
 from jointdesk.models.types import UTCDateTime, utcnow
+from jointdesk.prebuilt import first_row
 
 # Argon2id, RFC 9106 "low memory" profile (t=3, m=64 MiB, p=4): above the OWASP minimum
 # (m=19 MiB, t=2, p=1).
@@ -73,13 +74,11 @@ def user_for_token(token: str, *, reading: bool = False) -> User | Viewer | None
     see ``cases.read.read_without_transaction``): the user as a ``Viewer`` (identity, role,
     provider: all any read decides by) from plain columns, not a model instance."""
     if reading:  # plain columns, on the request's autocommit connection
-        from jointdesk.cases.read import first_row, read_connection
+        from jointdesk.cases.read import read_connection
 
         connection = read_connection()
         row = first_row(connection, _TOKEN_VIEWER, {"digest": _token_digest(token)})
     else:  # the same plain read; the user becomes the session's model instance below
-        from jointdesk.cases.read import first_row
-
         row = first_row(db.session.connection(), _TOKEN_USER, {"digest": _token_digest(token)})
     if row is None or not row["active"]:
         return None

@@ -12,7 +12,6 @@ the committed state.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 from collections.abc import Callable
@@ -24,16 +23,12 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Numeric,
-    String,
-    any_,
     bindparam,
     event,
     func,
     literal_column,
     select,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.exc import DBAPIError
 
 from jointdesk.extensions import READ_CONNECTION, db
 from jointdesk.models import (
@@ -49,6 +44,7 @@ from jointdesk.models import (
 )
 from jointdesk.models import User as UserModel
 from jointdesk.models.types import UTCDateTime
+from jointdesk.prebuilt import all_rows, any_of, first_row
 from jointdesk.workingtime import calendar_version_column, use_calendar_version
 
 
@@ -157,140 +153,6 @@ def read_connection():
     session = db.session()
     connection = session.info.get(READ_CONNECTION)
     return connection if connection is not None else session.connection()
-
-
-class _Prepared:
-    """A prebuilt statement compiled once for one dialect: its SQL, its parameters' order and
-    conversions, its columns' names and the conversions SQLAlchemy would apply to them."""
-
-    def __init__(self, stmt, dialect):
-        compiled = stmt.compile(dialect=dialect)
-        self.sql = compiled.string
-        self.reads = stmt.is_select
-        binds = compiled.bind_names  # each parameter, by the name it has in the SQL
-        # completed per run by SQLAlchemy (an expanding IN), or rows of columns it does not
-        # name (a textual SELECT): left to SQLAlchemy
-        self.expanding = any(b.expanding for b in binds)
-        # the values the statement carries itself (literals); the rest are given per run
-        self.defaults = {n: b.effective_value for b, n in binds.items() if not b.required}
-        self.positions = tuple(compiled.positiontup) if compiled.positional else None
-        self.binds = {
-            name: fn
-            for bind, name in binds.items()
-            if (fn := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
-        }
-        columns = stmt.exported_columns  # a SELECT's columns, or what an UPDATE returns
-        self.names = tuple(c.key for c in columns)
-        self.expanding = self.expanding or (self.reads and not self.names)
-        self.types = tuple(c.type.dialect_impl(dialect) for c in columns)
-        self.dialect = dialect
-        self.processors: tuple | None = None  # from the first run's column types
-        self.plain = False
-
-    def learn(self, description) -> None:
-        """The conversions, chosen as SQLAlchemy chooses them: by the column's type and the
-        type the driver reports for it (a NUMERIC, say)."""
-        self.processors = tuple(
-            t.result_processor(self.dialect, d[1])
-            for t, d in zip(self.types, description, strict=True)
-        )
-        self.plain = not any(self.processors)
-
-    def parameters(self, params: dict):
-        values = {**self.defaults, **params}
-        for name, fn in self.binds.items():
-            values[name] = fn(values[name])
-        if self.positions is not None:
-            return tuple(values[name] for name in self.positions)
-        return values
-
-    def mapping(self, row) -> dict:
-        if not self.plain:
-            row = [v if fn is None else fn(v) for fn, v in zip(self.processors, row, strict=True)]
-        return dict(zip(self.names, row, strict=True))
-
-
-_PREPARED: dict[tuple, _Prepared] = {}
-_MAX_PREPARED = 200  # the prebuilt statements of the hot paths are a handful
-
-
-def first_row(connection, stmt, params: dict) -> dict | None:
-    """Runs a prebuilt statement (built once per process, as the hot paths' are: a SELECT, or
-    an UPDATE with or without RETURNING) on ``connection``'s DBAPI cursor, in whatever
-    transaction the connection is in, and gives its first row as a dict of its columns'
-    values converted as SQLAlchemy converts them (None: no row, or nothing returned). A fresh
-    run each time, without the work SQLAlchemy does per execution of a statement it has
-    cached (its cache key, result metadata from the cursor's description: a case read's 25
-    columns cost more than the read itself). Listeners of the engine's
-    ``before_cursor_execute`` and ``after_cursor_execute`` events see the statement as usual.
-
-    Should the driver raise, the error is SQLAlchemy's, wrapped as SQLAlchemy wraps it (its
-    parameters hidden as the engine hides them) and never run twice; on a lost connection the
-    statement goes to SQLAlchemy, which raises its own error and has the pool let the
-    connection go (nothing can run on it). A statement SQLAlchemy must finish per run (an
-    expanding IN) simply runs through SQLAlchemy."""
-    rows = _run(connection, stmt, params, many=False)
-    return rows[0] if rows else None
-
-
-def all_rows(connection, stmt, params: dict) -> list[dict]:
-    """Every row of a prebuilt SELECT, as ``first_row`` gives one."""
-    return _run(connection, stmt, params, many=True)
-
-
-def _run(connection, stmt, params: dict, many: bool) -> list[dict]:
-    dialect = connection.dialect
-    key = (stmt, dialect.name, dialect.driver)
-    prepared = _PREPARED.get(key)
-    if prepared is None:
-        prepared = _Prepared(stmt, dialect)
-        if len(_PREPARED) < _MAX_PREPARED:  # a statement built per call is not kept
-            _PREPARED[key] = prepared
-    if prepared.expanding:
-        return _through_sqlalchemy(connection, stmt, params, many)
-    values = prepared.parameters(params)
-    dispatch = connection.dispatch
-    driver = connection.connection.driver_connection
-    cursor = driver.cursor()
-    try:
-        for listener in dispatch.before_cursor_execute:
-            listener(connection, cursor, prepared.sql, values, None, False)
-        cursor.execute(prepared.sql, values)
-        rows = []
-        if prepared.names:  # a SELECT, or a write that returns a row
-            if prepared.processors is None:
-                prepared.learn(cursor.description)
-            if many:
-                rows = cursor.fetchall()
-            else:
-                row = cursor.fetchone()
-                rows = [] if row is None else [row]
-        for listener in dispatch.after_cursor_execute:
-            listener(connection, cursor, prepared.sql, values, None, False)
-    except dialect.loaded_dbapi.Error as err:
-        lost = dialect.is_disconnect(err, driver, cursor)
-        with contextlib.suppress(dialect.loaded_dbapi.Error):
-            cursor.close()
-        if lost:  # SQLAlchemy notices it and lets the pool go; nothing can run on it again
-            return _through_sqlalchemy(connection, stmt, params, many)
-        raise DBAPIError.instance(
-            prepared.sql,
-            values,
-            err,
-            dialect.loaded_dbapi.Error,
-            hide_parameters=connection.engine.hide_parameters,  # never applicants' data
-            dialect=dialect,
-        ) from err
-    cursor.close()
-    return [prepared.mapping(row) for row in rows]
-
-
-def _through_sqlalchemy(connection, stmt, params: dict, many: bool) -> list[dict]:
-    result = connection.execute(stmt, params)
-    if not result.returns_rows:
-        return []
-    found = result.all() if many else [r for r in [result.first()] if r is not None]
-    return [dict(r._mapping) for r in found]
 
 
 AUTOCOMMIT_ENGINE = "jointdesk_autocommit_engine"  # its key in app.extensions
@@ -615,18 +477,6 @@ def _tickets_statement(dialect: str):
         .join(District, District.id == Case.district_id)
         .where(any_of(dialect, Ticket.id, "ids"))
     )
-
-
-def any_of(dialect: str, column, name: str):
-    """``column`` is one of the values bound as ``name`` (a list): on PostgreSQL one array
-    parameter (one statement text and plan whatever the count, prepared once; ``first_row``
-    and ``all_rows`` run it), elsewhere an expanding IN (which they leave to SQLAlchemy)."""
-    if dialect == "postgresql":
-        # an array of the column's kind without its length: a cast to VARCHAR(20)[] would cut
-        # a longer value to size instead of leaving it unmatched
-        kind = String() if isinstance(column.type, String) else column.type
-        return column == any_(bindparam(name, type_=ARRAY(kind)))
-    return column.in_(bindparam(name, expanding=True))
 
 
 def load_tickets_data(ids: list[int]) -> list[TicketData]:

@@ -19,12 +19,12 @@ import logging
 from sqlalchemy import bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 
-from jointdesk.cases.read import first_row
 from jointdesk.extensions import db
 from jointdesk.messaging.notifiers import current_notifier
 from jointdesk.messaging.templates import render
 from jointdesk.models import ApplicantMessage
 from jointdesk.models.types import utcnow
+from jointdesk.prebuilt import first_row
 
 log = logging.getLogger(__name__)
 

@@ -38,12 +38,13 @@ from sqlalchemy import bindparam
 from sqlalchemy.orm.util import identity_key
 
 from jointdesk import domain_events, messaging
-from jointdesk.cases.read import Row, all_rows
+from jointdesk.cases.read import Row
 from jointdesk.domain_events import DomainEvent
 from jointdesk.extensions import db
 from jointdesk.messaging.templates import override_body, preloaded
 from jointdesk.models import Case, Provider, Service, Ticket
 from jointdesk.policy.process import CONNECTED, SUSPEND_APPLICANT
+from jointdesk.prebuilt import all_rows
 
 # channels where the applicant holds a paper receipt with the query code
 RECEIPT_CHANNELS = ("window",)

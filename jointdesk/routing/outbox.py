@@ -32,7 +32,7 @@ from sqlalchemy import and_, bindparam, case, insert, literal_column, or_, selec
 from sqlalchemy.orm import joinedload
 
 from jointdesk import audit, domain_events, heartbeat
-from jointdesk.cases.read import autocommit_engine, first_row
+from jointdesk.cases.read import autocommit_engine
 from jointdesk.domain_events import DomainEvent
 from jointdesk.extensions import db
 from jointdesk.models import Case, OutboxMessage, Provider, Step, Ticket, User
@@ -44,6 +44,7 @@ from jointdesk.policy.process import (
     STEP_ACCEPT,
     proactive_contact,
 )
+from jointdesk.prebuilt import first_row
 
 DELIVER_TASK = "jointdesk.deliver_ticket"
 FIRST_CONTACT_NOTICE = "first_contact_due"

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from sqlalchemy import and_, bindparam, or_, select
 
 from jointdesk import audit
-from jointdesk.cases.read import all_rows, any_of
 from jointdesk.extensions import db
 from jointdesk.models import District, Provider, Route, User, queue_name_for
+from jointdesk.prebuilt import all_rows, any_of
 from jointdesk.workingtime import calendar_version_column, use_calendar_version
 
 
