@@ -18,6 +18,7 @@ _COLUMNS = ("action", "actor_id", "actor", "case_id", "ticket_id", "detail", "cr
 _EVENT_INSERT = insert(_EVENTS).values(
     {name: bindparam(name, type_=_EVENTS.c[name].type) for name in _COLUMNS}
 )
+_EVENT_INSERT_RETURNING = _EVENT_INSERT.returning(*_EVENTS.c)
 
 
 def actor_label(actor: User | str | None) -> str:
@@ -59,8 +60,11 @@ def write(
     ticket_id: int | None = None,
     detail: dict[str, Any] | None = None,
     at=None,
-) -> None:
+    returning: bool = False,
+) -> dict | None:
     """Like ``record``, but written at once with one INSERT in the caller's transaction (no
-    object, no flush): for hot paths that have nothing else for the session to write."""
+    object, no flush): for hot paths that have nothing else for the session to write. With
+    ``returning``, gives back the row as stored (every column)."""
     row = _row(action, actor, case_id, ticket_id, detail)
-    first_row(db.session.connection(), _EVENT_INSERT, row | {"created_at": at or utcnow()})
+    stmt = _EVENT_INSERT_RETURNING if returning else _EVENT_INSERT
+    return first_row(db.session.connection(), stmt, row | {"created_at": at or utcnow()})

@@ -7,8 +7,9 @@ SQLAlchemy converts them, without SQLAlchemy's work per execution of a cached st
 from __future__ import annotations
 
 import contextlib
+import functools
 
-from sqlalchemy import String, any_, bindparam
+from sqlalchemy import String, any_, bindparam, false, insert, literal_column, true
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 
@@ -137,6 +138,87 @@ def _run(connection, stmt, params: dict, many: bool) -> list[dict]:
         ) from err
     cursor.close()
     return [prepared.mapping(row) for row in rows]
+
+
+def insert_rows(
+    connection,
+    table,
+    rows: list[dict],
+    returning: tuple[str, ...] | bool = (),
+    key: str | tuple[str, ...] | None = None,
+) -> list[dict]:
+    """Writes ``rows`` (dicts with the same keys) into ``table`` with one multi-row INSERT on the
+    driver's cursor, as ``first_row`` runs a statement, and returns the ``returning`` columns
+    (True: every column, as stored) of each row as a dict, in the order of ``rows``; [] without
+    ``returning``. The statement is built and compiled once per table, columns and number of
+    rows. Columns not given get their Python-side defaults as SQLAlchemy's INSERT gives them
+    (a constant, or a callable called per row), the rest the database's.
+
+    The database does not promise RETURNING's rows in the order of VALUES: for several rows,
+    ``key`` names the given column (or columns) that tell them apart (a ticket's service, a
+    step's ticket and number), by which each returned row is matched to its row."""
+    if not rows:
+        return []
+    given = tuple(rows[0])
+    if returning is True:
+        returning = tuple(c.key for c in table.columns)
+    stmt, defaults = _multi_insert(table, given, len(rows), returning)
+    params = {}
+    for i, row in enumerate(rows):
+        for name in given:
+            params[f"{name}_{i}"] = row[name]
+        for name, value in defaults:
+            params[f"{name}_{i}"] = value(None) if callable(value) else value
+    found = _run(connection, stmt, params, many=True)
+    if not returning or len(rows) == 1:
+        return found
+    if key is None:
+        raise TypeError("insert_rows: several rows returned need a key")
+    names = (key,) if isinstance(key, str) else key
+    by_key = {tuple(r[n] for n in names): r for r in found}
+    if len(by_key) != len(rows):
+        raise ValueError(f"insert_rows: {key!r} does not tell the rows apart")
+    return [by_key[tuple(row[n] for n in names)] for row in rows]
+
+
+@functools.lru_cache(maxsize=64)
+def _multi_insert(table, given: tuple[str, ...], count: int, returning: tuple[str, ...]):
+    """The INSERT of ``count`` rows of the ``given`` columns and those with a Python-side
+    default, built once; with the defaults to bind per row as (column, value or callable).
+    A constant default (a number, a flag, a plain word) is written into the statement itself:
+    fewer parameters (psycopg keeps a statement's converted text only up to 50)."""
+    written, bound = {}, []
+    for c in table.columns:
+        if c.key in given or c.default is None:
+            continue
+        if c.default.is_sequence or c.default.is_clause_element:
+            continue
+        value = c.default.arg
+        if c.default.is_scalar and (inline := _constant(value)) is not None:
+            written[c.key] = inline
+        else:
+            bound.append((c.key, value))
+    names = given + tuple(name for name, _value in bound)
+    values = [
+        {name: bindparam(f"{name}_{i}", type_=table.c[name].type) for name in names} | written
+        for i in range(count)
+    ]
+    stmt = insert(table).values(values)
+    if returning:
+        stmt = stmt.returning(*(table.c[name] for name in returning))
+    return stmt, tuple(bound)
+
+
+def _constant(value):
+    """A default as SQL written into the statement, or None to bind it."""
+    if isinstance(value, bool):
+        return true() if value else false()
+    if isinstance(value, int):
+        return literal_column(str(value))
+    word = value.replace("_", "") if isinstance(value, str) else ""
+    if word.isascii() and word.isalnum():  # a plain word: nothing to quote
+        return literal_column(f"'{value}'")
+    return None
 
 
 def _through_sqlalchemy(connection, stmt, params: dict, many: bool) -> list[dict]:

@@ -2,11 +2,16 @@
 and rebuilt after an edit, working time stored when a step ends and restated when the
 calendar changes."""
 
+import json
 import re
 from datetime import date
 
+import pytest
+
 from conftest import act, application_body, at, sign_in_web
 
+from jointdesk.cases.read import load_case_data
+from jointdesk.cases.services import case_dict
 from jointdesk.models import Step, Ticket
 
 
@@ -19,7 +24,7 @@ def test_intake_writes_one_insert_per_table_whatever_the_services(client, users,
         body["applicant"]["name"] = "李" + str(len(services))
         res = client.post("/api/v1/cases", json=body, headers=h)
         assert res.status_code == 201, res.get_json()
-        answer = res.get_json()  # read inside the writing transaction, audit event included
+        answer = res.get_json()  # built from what the INSERTs stored, audit event included
         assert [e["action"] for e in answer["events"]] == ["case_created"]
         assert len(answer["tickets"]) == len(services)
 
@@ -32,6 +37,41 @@ def test_intake_writes_one_insert_per_table_whatever_the_services(client, users,
         ["cases", "materials", "tickets", "steps", "permits", "outbox", "events"]
         + ["applicant_messages"]
     )
+
+
+@pytest.mark.parametrize(
+    "kind", ["four services with permits", "one service, a material missing", "pushed project"]
+)
+def test_the_intake_answer_is_the_case_as_a_read_gives_it(app, client, users, clock, kind):
+    """Intake answers from the rows its INSERTs returned, not from a read: that answer must be
+    what the case view shows at the same moment, to the same reader, field for field."""
+    body = application_body()
+    url, who = "/api/v1/cases", "clerk"
+    if kind.startswith("one service"):
+        body = application_body(
+            services=["gas"],
+            materials=[{"kind": "application_form", "provided": False, "note": "明日补交"}],
+        )
+    elif kind == "pushed project":
+        body = application_body(materials=None, services=["electricity", "water"])
+        body["project"]["approval_system_code"] = "2026-410105-47-01-004322"
+        url, who = "/api/v1/integrations/approval-system/projects", "integration"
+    res = client.post(url, json=body, headers=users[who][1])
+    assert res.status_code == 201, res.get_json()
+    answer = res.get_json()
+    assert answer.pop("query_code")
+    if who == "clerk":
+        view = client.get(f"/api/v1/cases/{answer['reference']}", headers=users[who][1])
+        assert view.status_code == 200
+        assert answer == view.get_json()
+    else:  # the approval system reads no case view: the same read, as its user
+        with app.test_request_context():
+            read = case_dict(load_case_data(answer["reference"]), users[who][0])
+            assert answer == json.loads(app.json.dumps(read))
+    if kind.startswith("four"):
+        assert any(t["permits"] for t in answer["tickets"])
+    if kind.startswith("one service"):
+        assert [m["provided"] for m in answer["materials"]] == [False]
 
 
 def test_a_delivery_is_four_statements_and_a_copy_one(app, db, submit, statements):

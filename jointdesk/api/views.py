@@ -156,7 +156,7 @@ def _intake(data: dict, pushed: bool, claim: idempotency.Claim | None):
     try:
         application = validate_application(data, pushed=pushed)
         viewer = Viewer.of(g.api_user)  # the commit expires the user; its role stays at hand
-        case, code = submit_application(application, g.api_user, claim=claim, read_back=True)
+        case, code = submit_application(application, g.api_user, claim=claim)
     except ValidationFailed as exc:
         raise ApiError(
             422, "invalid", _("The application has errors; see the fields."), exc.fields
@@ -182,7 +182,7 @@ def _intake(data: dict, pushed: bool, claim: idempotency.Claim | None):
         # a retried push: the same project answers with its case, never a second one
         body = case_dict(load_case_data(exc.case.reference), g.api_user)
         return jsonify(body), 200, {"Location": f"/api/v1/cases/{exc.case.reference}"}
-    body = case_dict(case, viewer)  # read inside the writing transaction
+    body = case_dict(case, viewer)  # the case as its INSERTs stored it
     body["query_code"] = code
     response = _no_store(jsonify(body))
     response.headers["Location"] = f"/api/v1/cases/{case.reference}"

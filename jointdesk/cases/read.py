@@ -98,7 +98,7 @@ class CaseData(Row):
     facts = Case.facts
 
 
-_PROVIDER_COLUMNS = ("code", "name", "phone", "connection_fee", "price_per_metre", "price_basis")
+PROVIDER_COLUMNS = ("code", "name", "phone", "connection_fee", "price_per_metre", "price_basis")
 _CASE_COLUMNS = tuple(Case.__table__.c)
 _TICKET_COLUMNS = tuple(Ticket.__table__.c)
 # children read as one JSON array per parent: (key, table, parent column, sort key, class)
@@ -276,7 +276,7 @@ _TICKET_CONVERT = {
     **_converters(Ticket.__table__),
     **{
         f"p_{name}": _decimal
-        for name in _PROVIDER_COLUMNS
+        for name in PROVIDER_COLUMNS
         if isinstance(Provider.__table__.c[name].type, Numeric)
     },
 }
@@ -300,7 +300,7 @@ def _rows(value, table, order: tuple[str, ...], cls) -> list:
 
 def _ticket_select(dialect: str):
     """Tickets with provider, representative and children; the caller adds the WHERE."""
-    provider_cols = [getattr(Provider, name).label(f"p_{name}") for name in _PROVIDER_COLUMNS]
+    provider_cols = [getattr(Provider, name).label(f"p_{name}") for name in PROVIDER_COLUMNS]
     return (
         select(
             *_TICKET_COLUMNS,
@@ -343,7 +343,7 @@ def _tickets_json(dialect: str, case_id):
     providers = Provider.__table__.alias(_ALIASES["providers"])
     users = UserModel.__table__.alias(_ALIASES["users"])
     pairs = [(c.name, c) for c in tickets.c]
-    pairs += [(f"p_{name}", providers.c[name]) for name in _PROVIDER_COLUMNS]
+    pairs += [(f"p_{name}", providers.c[name]) for name in PROVIDER_COLUMNS]
     pairs += [("r_username", users.c.username), ("r_display_name", users.c.display_name)]
     pairs += [("r_phone", users.c.phone)]
     pairs += [
@@ -437,7 +437,7 @@ def _ticket(m, case: CaseData) -> TicketData:
     ticket = TicketData({c.name: m[c.name] for c in _TICKET_COLUMNS})
     ticket.case = case
     ticket.provider = ProviderData(
-        {name: m[f"p_{name}"] for name in _PROVIDER_COLUMNS}, id=m["provider_id"]
+        {name: m[f"p_{name}"] for name in PROVIDER_COLUMNS}, id=m["provider_id"]
     )
     ticket.representative = (
         None

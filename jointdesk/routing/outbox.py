@@ -23,12 +23,12 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from dataclasses import dataclass
 from datetime import timedelta
+from typing import NamedTuple
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import and_, bindparam, case, insert, literal_column, or_, select, update
+from sqlalchemy import DateTime, and_, bindparam, case, literal_column, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from jointdesk import audit, domain_events, heartbeat
@@ -44,17 +44,12 @@ from jointdesk.policy.process import (
     STEP_ACCEPT,
     proactive_contact,
 )
-from jointdesk.prebuilt import first_row
+from jointdesk.prebuilt import first_row, insert_rows
 
 DELIVER_TASK = "jointdesk.deliver_ticket"
 FIRST_CONTACT_NOTICE = "first_contact_due"
 MAX_BACKOFF_SECONDS = 3600
 log = logging.getLogger(__name__)
-
-
-_OUTBOX_INSERT = insert(OutboxMessage.__table__).returning(
-    OutboxMessage.id, sort_by_parameter_order=True
-)
 
 
 def add_deliveries(tickets: list[tuple[int, str]], now) -> list[tuple[int, str]]:
@@ -65,27 +60,26 @@ def add_deliveries(tickets: list[tuple[int, str]], now) -> list[tuple[int, str]]
     after the commit: the fast path then costs no second write. Should the process die between
     the commit and the publication, the relay publishes them once the untaken wait is over."""
     wait = timedelta(seconds=current_app.config["JOINTDESK_OUTBOX_UNTAKEN_SECONDS"])
-    ids = (
-        db.session.connection()
-        .execute(
-            _OUTBOX_INSERT,
-            [
-                {
-                    "ticket_id": tid,
-                    "task": DELIVER_TASK,
-                    "queue": queue,
-                    "payload": {},
-                    "created_at": now,
-                    "published_at": now,
-                    "attempts": 1,
-                    "next_attempt_at": now + wait,
-                }
-                for tid, queue in tickets
-            ],
-        )
-        .scalars()
+    rows = insert_rows(  # on the driver's cursor, see jointdesk.prebuilt
+        db.session.connection(),
+        _OUTBOX,
+        [
+            {
+                "ticket_id": tid,
+                "task": DELIVER_TASK,
+                "queue": queue,
+                "payload": {},
+                "created_at": now,
+                "published_at": now,
+                "attempts": 1,
+                "next_attempt_at": now + wait,
+            }
+            for tid, queue in tickets
+        ],
+        returning=("id", "ticket_id"),
+        key="ticket_id",  # one row per ticket
     )
-    return [(mid, queue) for mid, (_tid, queue) in zip(ids, tickets, strict=True)]
+    return [(row["id"], queue) for row, (_tid, queue) in zip(rows, tickets, strict=True)]
 
 
 def publish_fresh(messages: list[tuple[int, str]], task: str = DELIVER_TASK) -> int:
@@ -216,8 +210,7 @@ def relay(limit: int = 500) -> int:
     return _publish_rows(due)
 
 
-@dataclass(frozen=True)
-class Delivery:
+class Delivery(NamedTuple):
     """What a delivery needs of its outbox row: the ticket, the queue, the provider's channel."""
 
     id: int
@@ -253,7 +246,9 @@ def _row_columns():
 
 @functools.cache
 def _take_statement():
-    stamp = _OUTBOX.c.next_attempt_at.type  # naive UTC, as stored
+    # the moments bound as naive UTC, as stored: the caller gives them so (eighteen of them;
+    # UTCDateTime's conversion of each would cost more than the rest of the parameters)
+    stamp = DateTime()
     waits = {n: bindparam(f"w{n}", type_=stamp) for n in range(_WAITS)}
     return (
         update(_OUTBOX)
@@ -267,6 +262,13 @@ def _take_statement():
         )
         .returning(*_row_columns())
     )
+
+
+@functools.cache
+def _take_waits(base: float) -> tuple[tuple[str, timedelta], ...]:
+    """The take's backoff steps for a redelivery wait of ``base`` seconds, by parameter name."""
+    steps = [(f"w{n}", _wait(base, n)) for n in range(_WAITS)]
+    return (*steps, ("cap", timedelta(seconds=MAX_BACKOFF_SECONDS)))
 
 
 @functools.cache
@@ -327,14 +329,13 @@ def take(message_id: int, worker_id: str) -> Delivery | None:
     the delivery needs, in one statement outside any transaction (autocommit: no BEGIN, no
     COMMIT round trip): if the worker dies before the delivery commits, the relay republishes
     the row at once. None when the row is done or unknown."""
-    now = utcnow()
+    now = utcnow().replace(tzinfo=None)  # naive UTC, as the statement binds it
     base = current_app.config["JOINTDESK_OUTBOX_REDELIVER_SECONDS"]
     # the relay's next look, doubling per publication (``_backoff``), chosen by the row's
     # publication count in the statement itself; at most an hour
-    cap = now + timedelta(seconds=MAX_BACKOFF_SECONDS)
-    params = {"message_id": message_id, "worker_id": worker_id, "now": now, "cap": cap}
-    for n in range(_WAITS):
-        params[f"w{n}"] = now + _wait(base, n)
+    params = {"message_id": message_id, "worker_id": worker_id, "now": now}
+    for name, wait in _take_waits(base):
+        params[name] = now + wait
     engine = autocommit_engine()
     if engine is not None and not db.session().in_transaction():
         # PostgreSQL: a connection of the pool that stays in autocommit (no isolation switch

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 
 from sqlalchemy import and_, bindparam, or_, select
 
@@ -25,10 +26,16 @@ class RoutedDistrict:
 
 @dataclass(frozen=True)
 class RoutedProvider:
-    """The provider a route points at, as intake needs it."""
+    """The provider a route points at, as intake needs it: to route, and to show in its answer
+    (``cases.read.PROVIDER_COLUMNS``)."""
 
     id: int
     code: str
+    name: str
+    phone: str | None
+    connection_fee: Decimal | None
+    price_per_metre: Decimal | None
+    price_basis: str | None
 
     @property
     def queue_name(self) -> str:
@@ -46,6 +53,11 @@ def _route_statement(dialect: str):
             Route.service_code,
             Provider.id.label("provider_id"),
             Provider.code,
+            Provider.name.label("p_name"),
+            Provider.phone.label("p_phone"),
+            Provider.connection_fee.label("p_connection_fee"),
+            Provider.price_per_metre.label("p_price_per_metre"),
+            Provider.price_basis.label("p_price_basis"),
             calendar_version_column(),
         )
         .outerjoin(
@@ -84,7 +96,15 @@ def route_application(
     first = rows[0]
     use_calendar_version(first["calendar_version"])
     found = {
-        r["service_code"]: RoutedProvider(r["provider_id"], r["code"])
+        r["service_code"]: RoutedProvider(
+            r["provider_id"],
+            r["code"],
+            r["p_name"],
+            r["p_phone"],
+            r["p_connection_fee"],
+            r["p_price_per_metre"],
+            r["p_price_basis"],
+        )
         for r in rows
         if r["service_code"] is not None and r["provider_id"] is not None
     }

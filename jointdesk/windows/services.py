@@ -11,18 +11,29 @@ import unicodedata
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import insert, literal_column, or_
+from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from jointdesk import audit, domain_events, idempotency, sla
-from jointdesk.cases.read import CaseData, TicketData
+from jointdesk.cases.read import (
+    PROVIDER_COLUMNS,
+    CaseData,
+    DistrictData,
+    EventData,
+    MaterialData,
+    PermitData,
+    ProviderData,
+    StepData,
+    TicketData,
+)
 from jointdesk.domain_events import DomainEvent
 from jointdesk.extensions import db
 from jointdesk.labels import service_label
 from jointdesk.models import Case, District, Material, Permit, Step, Ticket, User
 from jointdesk.models.types import utcnow
 from jointdesk.policy.process import DISPATCHING, TERMINAL
+from jointdesk.prebuilt import insert_rows
 from jointdesk.routing import outbox
 from jointdesk.routing.services import route_application
 from jointdesk.windows.validation import Application, ValidationFailed
@@ -179,12 +190,11 @@ def submit_application(
     claim: idempotency.Claim | None = None,
     note: dict | None = None,
     guard=None,
-    read_back: bool = False,
 ) -> tuple[CaseData, str]:
-    """Stores the case; returns it (as written: plain rows, see ``cases.read``, not a model
-    instance) with the applicant's query code (shown once, kept hashed). With ``read_back``
-    the case comes back whole, as ``cases.read.load_case_data`` reads it, read inside the
-    writing transaction (what the API answers: no second transaction for it).
+    """Stores the case; returns it whole, as its INSERTs stored it (plain rows, see
+    ``cases.read``: what ``load_case_data`` would read at that moment, with its district,
+    materials, timeline, tickets, providers, steps and permits; no statement reads it back),
+    with the applicant's query code (shown once, kept hashed).
 
     Raises ValidationFailed, writing nothing, for an unknown district or a service that no
     provider serves there; AlreadySubmitted for a project code the approval system pushed
@@ -227,7 +237,6 @@ def submit_application(
                 claim,
                 note,
                 guard,
-                read_back,
             )
         except IntegrityError:
             db.session.rollback()
@@ -275,18 +284,8 @@ def _case_values(app_data: Application, district: District, actor, now, code: st
     }
 
 
-# RETURNING makes SQLAlchemy send a list of rows as ONE multi-row INSERT ("insertmanyvalues");
-# without it psycopg runs one INSERT per row (pipelined, but eight statements for the steps of
-# four tickets, each planned and executed by the database)
-_MANY_ROWS = {
-    model: insert(model.__table__).returning(model.__table__.c.id)
-    for model in (Material, Step, Permit)
-}
-# a new step has used no time: written into the statement, so that the steps of four tickets
-# bind 48 values (psycopg keeps the converted text of a statement with at most 50)
-_MANY_ROWS[Step] = _MANY_ROWS[Step].values(suspended_seconds=literal_column("0"))
-_CASE_INSERT = insert(Case.__table__).returning(Case.id)
-_TICKETS_INSERT = insert(Ticket.__table__).returning(Ticket.id, sort_by_parameter_order=True)
+_CASES, _TICKETS = Case.__table__, Ticket.__table__
+_MATERIALS, _STEPS, _PERMITS = Material.__table__, Step.__table__, Permit.__table__
 
 
 def _write(
@@ -300,7 +299,6 @@ def _write(
     claim,
     note,
     guard=None,
-    read_back: bool = False,
 ) -> tuple[CaseData, list[tuple[int, str]]]:
     """The one transaction: case, materials, tickets with steps and permits, outbox rows, audit
     event, and the request key, written as one multi-row INSERT per table. The case and the
@@ -308,13 +306,21 @@ def _write(
     stops on their unique constraints at once. Returns the case (plain rows, see cases.read)
     and the outbox rows to publish as (id, queue)."""
     session = db.session
-    # Core statements on the session's connection: no ORM step for rows it never tracks
-    run = session.connection().execute
-    case_id = run(_CASE_INSERT, values).scalar_one()
-    case = CaseData(values, id=case_id, district=district, tickets=[], materials=[])
+    # one multi-row INSERT per table on the driver's cursor (jointdesk.prebuilt), each giving
+    # back its rows as stored: the answer is built from them, as cases.read reads a case, with
+    # no statement to read the case back and no ORM step for rows the session never tracks
+    connection = session.connection()
+    case = CaseData(
+        insert_rows(connection, _CASES, [values], returning=True)[0],
+        district=DistrictData(id=district.id, name=district.name),
+        tickets=[],
+        materials=[],
+    )
+    case_id = case.id
     if app_data.materials:
-        run(
-            _MANY_ROWS[Material],
+        rows = insert_rows(
+            connection,
+            _MATERIALS,
             [
                 {
                     "case_id": case_id,
@@ -325,12 +331,16 @@ def _write(
                 }
                 for i, item in enumerate(app_data.materials)
             ],
+            returning=True,
+            key="sort_order",
         )
+        case.materials = sorted((MaterialData(r) for r in rows), key=_by_id)
     if claim is not None:
         idempotency.attach(claim, case, code)
     if guard is not None:
         guard.attach(case, code)
     calendar = working_calendar()
+    planned = []
     for service in app_data.services:
         ticket = TicketData(
             case_id=case_id,
@@ -346,9 +356,10 @@ def _write(
             case=case,
         )
         sla.open_ticket(ticket, case, now, calendar)
-        case.tickets.append(ticket)
-    ids = run(
-        _TICKETS_INSERT,
+        planned.append(ticket)
+    rows = insert_rows(
+        connection,
+        _TICKETS,
         [
             {
                 "case_id": case_id,
@@ -359,43 +370,59 @@ def _write(
                 "due_at": t.due_at,
                 "step_due_at": t.step_due_at,
                 "due_provisional": bool(t.due_provisional),
-                "suspended_seconds": 0,
-                "version": 1,
             }
-            for t in case.tickets
+            for t in planned
         ],
-    ).scalars()
-    for ticket, ticket_id in zip(case.tickets, ids, strict=True):
-        ticket.id = ticket_id
-    run(
-        _MANY_ROWS[Step],
+        returning=True,
+        key="service_code",  # a case's services are distinct
+    )
+    tickets = {}
+    for row in sorted(rows, key=lambda r: r["id"]):
+        ticket = tickets[row["id"]] = TicketData(
+            row, case=case, representative=None, steps=[], permits=[], suspensions=[]
+        )
+        provider = providers[ticket.service_code]
+        ticket.provider = ProviderData(
+            {name: getattr(provider, name) for name in PROVIDER_COLUMNS}, id=provider.id
+        )
+    case.tickets = list(tickets.values())
+    ids = {t.service_code: t.id for t in case.tickets}
+    steps = insert_rows(
+        connection,
+        _STEPS,
         [
             {
-                "ticket_id": t.id,
+                "ticket_id": ids[t.service_code],
                 "seq": s.seq,
                 "name": s.name,
                 "started_at": s.started_at,
                 "due_at": s.due_at,
                 "due_provisional": bool(s.due_provisional),
             }
-            for t in case.tickets
+            for t in planned
             for s in t.steps
         ],
+        returning=True,
+        key=("ticket_id", "seq"),
     )
+    for row in sorted(steps, key=lambda r: r["seq"]):
+        tickets[row["ticket_id"]].steps.append(StepData(row))
     permits = [
         {
-            "ticket_id": t.id,
+            "ticket_id": ids[t.service_code],
             "kind": p.kind,
             "status": p.status,
             "filed_at": p.filed_at,
             "due_at": p.due_at,
             "due_provisional": bool(p.due_provisional),
         }
-        for t in case.tickets
+        for t in planned
         for p in t.permits
     ]
     if permits:
-        run(_MANY_ROWS[Permit], permits)
+        rows = insert_rows(connection, _PERMITS, permits, returning=True, key=("ticket_id", "kind"))
+        for row in sorted(rows, key=lambda r: r["id"]):
+            tickets[row["ticket_id"]].permits.append(PermitData(row))
     messages = outbox.add_deliveries(
         [(t.id, providers[t.service_code].queue_name) for t in case.tickets], now
     )
@@ -408,7 +435,7 @@ def _write(
             detail={"channel": values["channel"], "services": list(app_data.services)},
         )
     )
-    audit.write(
+    event = audit.write(
         "case_created",
         actor=actor,
         case_id=case_id,
@@ -419,11 +446,12 @@ def _write(
             **(note or {}),
         },
         at=now,
+        returning=True,
     )
-    if read_back:
-        from jointdesk.cases.read import load_case_data
-
-        session.flush()  # the audit event too: the answer's timeline starts with it
-        case = load_case_data(case.reference)
+    case.events = [EventData(event)]  # the timeline so far: intake writes this one event
     session.commit()
     return case, messages
+
+
+def _by_id(row) -> int:
+    return row.id
