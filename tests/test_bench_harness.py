@@ -225,3 +225,45 @@ def test_the_scale_part_is_called_with_the_arguments_after_the_dashes(monkeypatc
     monkeypatch.delattr(benchmarks, "scale")
     scale([])
     assert "no scale figures" in capsys.readouterr().out
+
+
+def test_cpu_per_process_kind_counts_a_systems_processes_and_their_children(tmp_path):
+    """``benchmarks.cpu`` reads each process's CPU time from /proc and files it under its kind
+    (a system's ``celery`` and ``worker`` processes are workers), children included, and a
+    process born during the measurement counts whole."""
+    import types
+
+    from benchmarks import cpu
+    from benchmarks.systems import Processes
+
+    child = "\n".join(
+        [
+            "import time",
+            "t = time.process_time()",
+            "while time.process_time() - t < 0.3: pass",
+            "time.sleep(60)",
+        ]
+    )
+    parent = "\n".join(
+        [
+            "import subprocess, sys, time",
+            f"subprocess.Popen([sys.executable, '-c', {child!r}])",
+            "time.sleep(60)",
+        ]
+    )
+    procs = Processes(tmp_path)
+    proc = procs.start("celery", [sys.executable, "-c", parent], {}, tmp_path)
+    system = types.SimpleNamespace(processes=procs)
+    try:
+        before = cpu.snapshot(system)
+        assert set(before) >= {"worker", "database", "broker"}
+        assert proc.pid in before["worker"]
+        for _ in range(100):  # until the child has spun (at most 10 s)
+            after = cpu.snapshot(system)
+            if len(after["worker"]) == 2 and cpu.spent(before, after)["worker"] >= 0.25:
+                break
+            threading.Event().wait(0.1)
+        assert len(after["worker"]) == 2  # the parent and its child
+        assert cpu.spent(before, after)["worker"] >= 0.25
+    finally:
+        procs.stop(grace=2)
