@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from babel import Locale
@@ -214,17 +215,49 @@ def clock_now(ticket: Ticket, now: datetime) -> datetime:
     return running if running is not None and running < now else now
 
 
+@dataclass(frozen=True)
+class Figures:
+    """One ticket's time figures at one moment, measured once for every part of a view that
+    shows them (its steps, permits and lights, the case's indicators): ``at`` is the
+    provider's clock (``clock_now``), ``step_seconds`` each step's working time
+    (``step_working_seconds``), ``permit_seconds`` each permit's by kind
+    (``permit_working_seconds``), ``light`` the lights (``lights``)."""
+
+    at: datetime
+    step_seconds: list[int | None]
+    permit_seconds: dict[str, int | None]
+    light: dict
+
+
+def figures(ticket: Ticket, now: datetime, calendar: WorkingCalendar) -> Figures:
+    at = clock_now(ticket, now)
+    step_seconds = [step_working_seconds(ticket, s, now, calendar, at) for s in ticket.steps]
+    permit_seconds = {p.kind: permit_working_seconds(p, now, calendar) for p in ticket.permits}
+    light = _lights(ticket, now, calendar, at, step_seconds, permit_seconds)
+    return Figures(at, step_seconds, permit_seconds, light)
+
+
 def lights(ticket: Ticket, now: datetime, calendar: WorkingCalendar) -> dict:
     """Traffic lights, each judging its own limit. ``steps``: one per step (a finished one by
     the working time it used, the running one by its due time, one not started: None);
     ``step``: the running step's (a closed ticket: its last step's); ``total``: the provider's
     whole time, likewise; ``permits``: each filed permit on the approval departments' clock;
     ``overall``: the worst of them all."""
+    return figures(ticket, now, calendar).light
+
+
+def _lights(
+    ticket: Ticket,
+    now: datetime,
+    calendar: WorkingCalendar,
+    at: datetime,
+    step_seconds: list[int | None],
+    permit_seconds: dict[str, int | None],
+) -> dict:
     limits = rules.time_limits(ticket.case.external_works)
     per_step = limit_seconds(calendar, limits.per_step_days)
     total_limit = limit_seconds(calendar, limits.total_days)
     closed = ticket.status in rules.TERMINAL
-    at = clock_now(ticket, now)
 
     def running(due: datetime | None, limit: int) -> str:
         if due is None:
@@ -232,24 +265,22 @@ def lights(ticket: Ticket, now: datetime, calendar: WorkingCalendar) -> dict:
         return rules.traffic_light(limit, calendar.working_seconds(at, due), at > due)
 
     steps: list[str | None] = []
-    for step in ticket.steps:
+    for step, used in zip(ticket.steps, step_seconds, strict=True):
         if step.started_at is None:
             steps.append(None)
         elif step.completed_at is not None or closed:
-            used = step_working_seconds(ticket, step, now, calendar) or 0
-            steps.append(rules.finished_light(per_step, used))
+            steps.append(rules.finished_light(per_step, used or 0))
         else:
             steps.append(running(step.due_at, per_step))
     if closed:
-        used = sum(step_working_seconds(ticket, s, now, calendar) or 0 for s in ticket.steps)
-        total = rules.finished_light(total_limit, used)
+        total = rules.finished_light(total_limit, sum(used or 0 for used in step_seconds))
     else:
         total = running(ticket.due_at, total_limit)
     started = [light for light in steps if light is not None]
     current = ticket.current_step
     step = steps[ticket.steps.index(current)] if current is not None and not closed else None
     step = step or (started[-1] if started else rules.LIGHT_ON_TIME)
-    permits = permit_lights(ticket, now, calendar)
+    permits = permit_lights(ticket, now, calendar, permit_seconds)
     return {
         "steps": steps,
         "step": step,
@@ -264,16 +295,24 @@ def provider_light(shown: dict) -> str:
     return rules.worst_light([*(x for x in shown["steps"] if x is not None), shown["total"]])
 
 
-def permit_lights(ticket: Ticket, now: datetime, calendar: WorkingCalendar) -> dict[str, str]:
-    """Each filed permit against "3个工作日内办结": a granted one by the working time it took,
-    a pending one by its due time (75% used: at risk)."""
+def permit_lights(
+    ticket: Ticket,
+    now: datetime,
+    calendar: WorkingCalendar,
+    permit_seconds: dict[str, int | None] | None = None,
+) -> dict[str, str]:
+    """Each filed permit against "3个工作日内办结": a granted one by the working time it took
+    (``permit_seconds``, when measured already), a pending one by its due time (75% used: at
+    risk)."""
     limit = limit_seconds(calendar, rules.PERMIT_LIMIT_DAYS)
     out = {}
     for permit in ticket.permits:
         if not permit_on_clock(permit):
             continue
         if permit.granted_at is not None:
-            used = calendar.working_seconds(permit.filed_at, permit.granted_at)
+            used = (permit_seconds or {}).get(permit.kind)
+            if used is None:
+                used = calendar.working_seconds(permit.filed_at, permit.granted_at)
             out[permit.kind] = rules.finished_light(limit, used)
         elif permit.due_at is not None:
             out[permit.kind] = rules.traffic_light(
@@ -283,26 +322,41 @@ def permit_lights(ticket: Ticket, now: datetime, calendar: WorkingCalendar) -> d
 
 
 def step_working_seconds(
-    ticket: Ticket, step: Step, now: datetime, calendar: WorkingCalendar
+    ticket: Ticket,
+    step: Step,
+    now: datetime,
+    calendar: WorkingCalendar,
+    at: datetime | None = None,
 ) -> int | None:
     """Working time a step has taken so far (or in all), suspensions not counted: stored once
-    the step has ended (``settle_steps``), measured for a running one."""
+    the step has ended (``settle_steps``), measured for a running one (``at``: the ticket's
+    ``clock_now``, when the caller has it)."""
     if step.started_at is None:
         return None
     stored = getattr(step, "working_seconds", None)
     if stored is not None:
         return stored
-    # a returned ticket's open step stopped when it was returned
-    end = step.completed_at or min(ticket.closed_at or now, clock_now(ticket, now))
+    if step.completed_at is not None:
+        end = step.completed_at
+    else:  # a returned ticket's open step stopped when it was returned
+        end = min(ticket.closed_at or now, at or clock_now(ticket, now))
     return max(0, calendar.working_seconds(step.started_at, end) - step.suspended_seconds)
 
 
-def within_limit(ticket: Ticket, now: datetime, calendar: WorkingCalendar) -> bool:
+def within_limit(
+    ticket: Ticket,
+    now: datetime,
+    calendar: WorkingCalendar,
+    step_seconds: list[int | None] | None = None,
+) -> bool:
     """Working time used, suspensions not counted, is within every step's limit and the
-    total limit. The one definition of "late", for lights and indicators alike."""
+    total limit (``step_seconds``: each step's, when measured already). The one definition of
+    "late", for lights and indicators alike."""
     limits = rules.time_limits(ticket.case.external_works)
     per_step = limit_seconds(calendar, limits.per_step_days)
-    used = [step_working_seconds(ticket, s, now, calendar) or 0 for s in ticket.steps]
+    if step_seconds is None:
+        step_seconds = [step_working_seconds(ticket, s, now, calendar) for s in ticket.steps]
+    used = [x or 0 for x in step_seconds]
     return all(u <= per_step for u in used) and sum(used) <= limit_seconds(
         calendar, limits.total_days
     )
@@ -379,11 +433,16 @@ _FEE_BASIS_TEXTS: dict[Locale | None, dict[str, str]] = {}
 
 
 def case_indicators(
-    case: Case, now: datetime | None = None, texts: dict[str, str] | None = None
+    case: Case,
+    now: datetime | None = None,
+    texts: dict[str, str] | None = None,
+    measured: dict[int, Figures] | None = None,
 ) -> dict:
-    """The business-environment indicators of one case (环节、时间、材料、跑动、成本、审批)."""
+    """The business-environment indicators of one case (环节、时间、材料、跑动、成本、审批);
+    ``measured``: the tickets' ``figures`` at ``now`` by ticket id, when the caller has them."""
     now = now or utcnow()
     calendar = working_calendar()
+    measured = measured or {}
     facts = case.facts()
     limits = rules.time_limits(case.external_works)
     zero = rules.four_zero(facts, [t.service_code for t in case.tickets])
@@ -392,12 +451,13 @@ def case_indicators(
     all_suspensions: list[Suspension] = []
     texts = texts if texts is not None else fee_basis_texts()
     for t in case.tickets:
-        step_s = [step_working_seconds(t, s, now, calendar) for s in t.steps]
+        fig = measured.get(t.id) or figures(t, now, calendar)
+        step_s = fig.step_seconds
         per_step = [days(x, calendar) for x in step_s]
         total_s = sum(x or 0 for x in step_s)
-        permit_each = {p.kind: permit_working_seconds(p, now, calendar) for p in t.permits}
+        permit_each = fig.permit_seconds
         permit_s = [x for x in permit_each.values() if x is not None]
-        permit_light = permit_lights(t, now, calendar)
+        permit_light = fig.light["permits"]
         all_suspensions += t.suspensions
         connection, investment = ticket_fees(t, facts)
         fees += [connection, investment]
@@ -409,7 +469,7 @@ def case_indicators(
                 "finished": t.status in rules.TERMINAL,
                 # only a connected ticket has finished the process; a returned one has not
                 "within_limit": (
-                    within_limit(t, now, calendar) if t.status == rules.CONNECTED else None
+                    within_limit(t, now, calendar, step_s) if t.status == rules.CONNECTED else None
                 ),
                 "fee": {
                     "connection": fee_dict(connection, texts),

@@ -67,9 +67,11 @@ def ticket_dict(
     view: str = FULL,
     calendar: WorkingCalendar | None = None,
     texts: dict[str, str] | None = None,
+    figures: sla.Figures | None = None,
 ) -> dict:
     """One ticket as ``view`` (see ``access.ticket_view``) allows. ``now``, ``calendar`` and
-    ``texts`` (``sla.fee_basis_texts()``): given by a caller showing several tickets."""
+    ``texts`` (``sla.fee_basis_texts()``): given by a caller showing several tickets;
+    ``figures``: the ticket's ``sla.figures`` at ``now``, by a caller that shows them twice."""
     now = now or utcnow()
     calendar = calendar or working_calendar()
     zone = local_zone()
@@ -77,7 +79,8 @@ def ticket_dict(
     def iso(value: datetime | None) -> str | None:
         return None if value is None else value.astimezone(zone).isoformat()
 
-    light = sla.lights(ticket, now, calendar)
+    figures = figures or sla.figures(ticket, now, calendar)
+    light = figures.light
     steps = [
         {
             "name": s.name,
@@ -85,10 +88,12 @@ def ticket_dict(
             "due_at": iso(s.due_at),
             "due_provisional": s.due_provisional,
             "completed_at": iso(s.completed_at),
-            "working_days": sla.days(sla.step_working_seconds(ticket, s, now, calendar), calendar),
+            "working_days": sla.days(used, calendar),
             "light": step_light,
         }
-        for s, step_light in zip(ticket.steps, light["steps"], strict=True)
+        for s, used, step_light in zip(
+            ticket.steps, figures.step_seconds, light["steps"], strict=True
+        )
     ]
     permits = [
         {
@@ -98,7 +103,7 @@ def ticket_dict(
             "due_at": iso(p.due_at),
             "due_provisional": p.due_provisional,
             "granted_at": iso(p.granted_at),
-            "working_days": sla.days(sla.permit_working_seconds(p, now, calendar), calendar),
+            "working_days": sla.days(figures.permit_seconds[p.kind], calendar),
             "light": light["permits"].get(p.kind),
         }
         for p in ticket.permits
@@ -133,7 +138,7 @@ def ticket_dict(
         "closed_at": iso(ticket.closed_at),
         "due_at": iso(ticket.due_at),
         "due_provisional": ticket.due_provisional,
-        "overdue": is_overdue(ticket, now),
+        "overdue": is_overdue(ticket, now, figures.at),
     }
     if view == FULL:
         data.update(
@@ -264,6 +269,8 @@ def case_dict(case: Case, viewer: User | Viewer) -> dict:
     texts = sla.fee_basis_texts()
     show_phone = sees_whole_phone(viewer)
     views = {t.id: ticket_view(viewer, t) for t in case.tickets}
+    # each ticket measured once, for its own answer and for the case's indicators
+    measured = {t.id: sla.figures(t, now, calendar) for t in case.tickets}
     return {
         "reference": case.reference,
         "status": case_status(t.status for t in case.tickets),
@@ -296,11 +303,13 @@ def case_dict(case: Case, viewer: User | Viewer) -> dict:
             for m in case.materials
         ],
         "tickets": [
-            ticket_dict(t, now, calendar=calendar, view=views[t.id], texts=texts)
+            ticket_dict(
+                t, now, calendar=calendar, view=views[t.id], texts=texts, figures=measured[t.id]
+            )
             for t in case.tickets
         ],
         "events": case_events(case, hidden={i for i, v in views.items() if v != FULL}),
-        "indicators": sla.case_indicators(case, now, texts=texts),
+        "indicators": sla.case_indicators(case, now, texts=texts, measured=measured),
     }
 
 

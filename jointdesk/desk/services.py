@@ -656,10 +656,12 @@ def queue_page_stamp(
     return queue_stamp(rows, queue_count(provider_id, status=status, overdue=overdue))
 
 
-def is_overdue(ticket: Ticket, now: datetime | None = None) -> bool:
+def is_overdue(ticket: Ticket, now: datetime | None = None, at: datetime | None = None) -> bool:
+    """Past its step's or its whole due time on the provider's clock (``at``: the ticket's
+    ``sla.clock_now``, when the caller has it)."""
     if ticket.status not in OPEN:
         return False
-    at = sla.clock_now(ticket, now or utcnow())
+    at = at or sla.clock_now(ticket, now or utcnow())
     return any(d is not None and d < at for d in (ticket.due_at, ticket.step_due_at))
 
 
