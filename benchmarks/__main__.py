@@ -77,8 +77,18 @@ def parser() -> argparse.ArgumentParser:
         default=[5.0, 10.0, 20.0, 50.0, 100.0],
         help="fan-out arrival rates, applications/s (default 5,10,20,50,100)",
     )
-    p.add_argument("--duration", type=float, help="seconds per throughput figure (default 12)")
-    p.add_argument("--warmup", type=float, help="seconds of warm-up before each (default 3)")
+    p.add_argument(
+        "--duration", type=float, help="seconds per round of a throughput figure (default 6)"
+    )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        help="rounds per throughput figure, systems taking turns; the median counts "
+        "(default 3; 1 with --quick)",
+    )
+    p.add_argument(
+        "--warmup", type=float, help="seconds of warm-up before a figure's first round (3)"
+    )
     p.add_argument("--fanout-duration", type=float, help="seconds of arrivals per rate (10)")
     p.add_argument("--poll-ms", type=float, default=20, help="case polling interval (20)")
     p.add_argument(
@@ -133,10 +143,13 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     else:
         scale_argv = []
     args = parser().parse_args(argv)
-    defaults = (3.0, 1.0, 4.0) if args.quick else (12.0, 3.0, 10.0)
-    for name, default in zip(("duration", "warmup", "fanout_duration"), defaults, strict=True):
+    defaults = (3.0, 1.0, 4.0, 1) if args.quick else (6.0, 3.0, 10.0, 3)
+    names = ("duration", "warmup", "fanout_duration", "rounds")
+    for name, default in zip(names, defaults, strict=True):
         if getattr(args, name) is None:
             setattr(args, name, default)
+    if args.rounds < 1:
+        parser().error("--rounds must be at least 1")
     return args, scale_argv
 
 

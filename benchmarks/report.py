@@ -151,6 +151,16 @@ def fmt_goal(kind: str, goal: float | None) -> str:
     return f"≥ {goal:g}" if kind == "throughput" else f"≤ {goal:g}×"
 
 
+def _rounds(settings: dict) -> str:
+    rounds = settings.get("rounds", 1)
+    if rounds == 1:
+        return f"over {settings['duration']:g} s "
+    return (
+        f"the median of {rounds} rounds of {settings['duration']:g} s (the systems taking "
+        "turns round by round) "
+    )
+
+
 def markdown_table(rows: list[dict], present: tuple[str, ...] = SYSTEMS) -> str:
     """The ratio table: figure | floor | JointDesk | ratio | goal | embedded | ratio."""
     head = ["figure", "floor"]
@@ -238,7 +248,7 @@ def markdown(results: dict) -> str:
             "idle meanwhile), the client beside them"
         )
         + "; gunicorn -w 2 (sync) and "
-        f"Celery -c 2 for the floor and JointDesk; throughput over {s['duration']:g} s after "
+        f"Celery -c 2 for the floor and JointDesk; throughput {_rounds(s)}after "
         f"{s['warmup']:g} s of warm-up; fan-out for {s['fanout_duration']:g} s per rate. "
         "Ratios are to the floor of the same run (higher is better for throughput, lower for "
         "latency); ✓/✗ against the goal.",

@@ -9,7 +9,17 @@ from __future__ import annotations
 import contextlib
 import functools
 
-from sqlalchemy import String, any_, bindparam, false, insert, literal_column, true
+from sqlalchemy import (
+    Boolean,
+    Integer,
+    String,
+    any_,
+    bindparam,
+    false,
+    insert,
+    literal_column,
+    true,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 
@@ -152,7 +162,9 @@ def insert_rows(
     (True: every column, as stored) of each row as a dict, in the order of ``rows``; [] without
     ``returning``. The statement is built and compiled once per table, columns and number of
     rows. Columns not given get their Python-side defaults as SQLAlchemy's INSERT gives them
-    (a constant, or a callable called per row), the rest the database's.
+    (a constant, or a callable called per row, without SQLAlchemy's execution context: a
+    default that reads the statement's other values is not for this), the rest the
+    database's.
 
     The database does not promise RETURNING's rows in the order of VALUES: for several rows,
     ``key`` names the given column (or columns) that tell them apart (a ticket's service, a
@@ -181,7 +193,10 @@ def insert_rows(
     return [by_key[tuple(row[n] for n in names)] for row in rows]
 
 
-@functools.lru_cache(maxsize=64)
+_PLAIN_TYPES = (Boolean, Integer, String)
+
+
+@functools.cache  # as many as the shapes intake writes (tables × row counts): a few dozen
 def _multi_insert(table, given: tuple[str, ...], count: int, returning: tuple[str, ...]):
     """The INSERT of ``count`` rows of the ``given`` columns and those with a Python-side
     default, built once; with the defaults to bind per row as (column, value or callable).
@@ -194,7 +209,7 @@ def _multi_insert(table, given: tuple[str, ...], count: int, returning: tuple[st
         if c.default.is_sequence or c.default.is_clause_element:
             continue
         value = c.default.arg
-        if c.default.is_scalar and (inline := _constant(value)) is not None:
+        if c.default.is_scalar and (inline := _constant(c.type, value)) is not None:
             written[c.key] = inline
         else:
             bound.append((c.key, value))
@@ -209,8 +224,12 @@ def _multi_insert(table, given: tuple[str, ...], count: int, returning: tuple[st
     return stmt, tuple(bound)
 
 
-def _constant(value):
-    """A default as SQL written into the statement, or None to bind it."""
+def _constant(kind, value):
+    """A default as SQL written into the statement, or None to bind it: only a plain word,
+    number or flag of a plain string, integer or boolean column (a type of its own would
+    convert or check the value when bound)."""
+    if type(kind) not in _PLAIN_TYPES:
+        return None
     if isinstance(value, bool):
         return true() if value else false()
     if isinstance(value, int):

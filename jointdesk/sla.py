@@ -242,8 +242,18 @@ def lights(ticket: Ticket, now: datetime, calendar: WorkingCalendar) -> dict:
     the working time it used, the running one by its due time, one not started: None);
     ``step``: the running step's (a closed ticket: its last step's); ``total``: the provider's
     whole time, likewise; ``permits``: each filed permit on the approval departments' clock;
-    ``overall``: the worst of them all."""
-    return figures(ticket, now, calendar).light
+    ``overall``: the worst of them all. Measures only what the lights judge by (the working
+    time of finished steps, or of every step once the ticket is closed); ``figures`` measures
+    everything a view shows."""
+    at = clock_now(ticket, now)
+    closed = ticket.status in rules.TERMINAL
+    step_seconds = [
+        step_working_seconds(ticket, s, now, calendar, at)
+        if s.started_at is not None and (s.completed_at is not None or closed)
+        else None
+        for s in ticket.steps
+    ]
+    return _lights(ticket, now, calendar, at, step_seconds, None)
 
 
 def _lights(
@@ -252,7 +262,7 @@ def _lights(
     calendar: WorkingCalendar,
     at: datetime,
     step_seconds: list[int | None],
-    permit_seconds: dict[str, int | None],
+    permit_seconds: dict[str, int | None] | None,
 ) -> dict:
     limits = rules.time_limits(ticket.case.external_works)
     per_step = limit_seconds(calendar, limits.per_step_days)

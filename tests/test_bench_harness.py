@@ -109,11 +109,28 @@ def test_arguments_and_the_scale_parts():
     assert args.only == ["floor", "jointdesk"]
     assert args.duration < 10
     assert scale == []
+    assert args.rounds == 1
     args, scale = parse(["--duration", "7", "--", "--cases", "20000"])
-    assert args.duration == 7 and args.warmup == 3.0
+    assert args.duration == 7 and args.warmup == 3.0 and args.rounds == 3
     assert scale == ["--cases", "20000"]
+    assert parse(["--rounds", "5"])[0].rounds == 5
     with pytest.raises(SystemExit):
         parse(["--only", "nothing"])
+    with pytest.raises(SystemExit):
+        parse(["--rounds", "0"])
+
+
+def test_a_figure_of_several_rounds_is_its_median_round():
+    from benchmarks.side_by_side import median_round
+
+    def r(rate):
+        return {"throughput": rate, "latency_ms": {"p50": 1000 / rate}}
+
+    three = median_round([r(90.0), r(60.0), r(75.0)])
+    assert three["throughput"] == 75.0 and three["latency_ms"]["p50"] == 1000 / 75
+    assert three["rounds"] == [90.0, 60.0, 75.0]  # in the order measured
+    assert median_round([r(80.0), r(40.0)])["throughput"] == 40.0  # the lower middle one
+    assert median_round([r(5.0)])["rounds"] == [5.0]
 
 
 def test_fanned_out_reads_the_tickets_and_the_server_clocks():
