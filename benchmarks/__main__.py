@@ -26,7 +26,7 @@ Afterwards ``benchmarks.scale`` (the million-case part), if present, is called a
 
     make bench
     make bench BENCH_ARGS="--quick --skip-scale"
-    python -m benchmarks --only floor,jointdesk --rates 5,10,20 --duration 10
+    python -m benchmarks --only floor,jointdesk --rates 5,10,20 --rounds 5
 """
 
 from __future__ import annotations
