@@ -7,7 +7,6 @@ import re
 from datetime import date
 
 import pytest
-
 from conftest import act, application_body, at, sign_in_web
 
 from jointdesk.cases.read import load_case_data
