@@ -242,18 +242,9 @@ def lights(ticket: Ticket, now: datetime, calendar: WorkingCalendar) -> dict:
     the working time it used, the running one by its due time, one not started: None);
     ``step``: the running step's (a closed ticket: its last step's); ``total``: the provider's
     whole time, likewise; ``permits``: each filed permit on the approval departments' clock;
-    ``overall``: the worst of them all. Measures only what the lights judge by (the working
-    time of finished steps, or of every step once the ticket is closed); ``figures`` measures
-    everything a view shows."""
-    at = clock_now(ticket, now)
-    closed = ticket.status in rules.TERMINAL
-    step_seconds = [
-        step_working_seconds(ticket, s, now, calendar, at)
-        if s.started_at is not None and (s.completed_at is not None or closed)
-        else None
-        for s in ticket.steps
-    ]
-    return _lights(ticket, now, calendar, at, step_seconds, None)
+    ``overall``: the worst of them all. Measures only what the lights judge by;
+    ``figures`` measures everything a view shows."""
+    return _lights(ticket, now, calendar, clock_now(ticket, now), None, None)
 
 
 def _lights(
@@ -261,13 +252,20 @@ def _lights(
     now: datetime,
     calendar: WorkingCalendar,
     at: datetime,
-    step_seconds: list[int | None],
+    step_seconds: list[int | None] | None,
     permit_seconds: dict[str, int | None] | None,
 ) -> dict:
+    """The lights at ``at`` (the provider's clock), from each step's and permit's working time
+    when the caller measured them (``figures``), else measuring what they judge by."""
     limits = rules.time_limits(ticket.case.external_works)
     per_step = limit_seconds(calendar, limits.per_step_days)
     total_limit = limit_seconds(calendar, limits.total_days)
     closed = ticket.status in rules.TERMINAL
+
+    def used(i: int, step: Step) -> int:
+        if step_seconds is not None:
+            return step_seconds[i] or 0
+        return step_working_seconds(ticket, step, now, calendar, at) or 0
 
     def running(due: datetime | None, limit: int) -> str:
         if due is None:
@@ -275,15 +273,17 @@ def _lights(
         return rules.traffic_light(limit, calendar.working_seconds(at, due), at > due)
 
     steps: list[str | None] = []
-    for step, used in zip(ticket.steps, step_seconds, strict=True):
+    for i, step in enumerate(ticket.steps):
         if step.started_at is None:
             steps.append(None)
         elif step.completed_at is not None or closed:
-            steps.append(rules.finished_light(per_step, used or 0))
+            steps.append(rules.finished_light(per_step, used(i, step)))
         else:
             steps.append(running(step.due_at, per_step))
     if closed:
-        total = rules.finished_light(total_limit, sum(used or 0 for used in step_seconds))
+        total = rules.finished_light(
+            total_limit, sum(used(i, s) for i, s in enumerate(ticket.steps))
+        )
     else:
         total = running(ticket.due_at, total_limit)
     started = [light for light in steps if light is not None]
