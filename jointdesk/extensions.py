@@ -1,5 +1,6 @@
 """Flask extensions, created unbound and attached in ``create_app``."""
 
+from flask import g, has_app_context
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -26,11 +27,13 @@ READ_CONNECTION = "jointdesk_read_connection"
 class Session(_FlaskSession):
     """Flask-SQLAlchemy's session, except in a request that only reads
     (``cases.read.read_without_transaction``): there every statement runs on that request's
-    connection from the autocommit pool (``info[READ_CONNECTION]``)."""
+    connection from the autocommit pool (``g``'s ``READ_CONNECTION``)."""
 
     def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
-        if bind is None and (connection := self.info.get(READ_CONNECTION)) is not None:
-            return connection
+        if bind is None and has_app_context():
+            connection = g.get(READ_CONNECTION)
+            if connection is not None:
+                return connection
         return super().get_bind(mapper=mapper, clause=clause, bind=bind, **kwargs)
 
 

@@ -122,6 +122,7 @@ def test_api_views_cost_a_fixed_handful_of_statements(
     public = statements(lambda: client.get(url))
     assert len(public) == 1  # case, children, calendar version
     assert " events " not in public[0] and "FROM events" not in public[0]  # no timeline
+    assert "FROM materials" not in public[0]  # nor materials: a progress answer shows neither
     wrong = f"/api/v1/public/cases/{big['reference']}?code=00000000"
     assert len(statements(lambda: client.get(wrong))) == 1  # the same statement, no row
     unknown = "/api/v1/public/cases/ZZ20260101000000?code=00000000"

@@ -441,7 +441,7 @@ public_lookup_limit = limiter.shared_limit(public_limit, scope="public-lookup")
 @public_lookup_limit
 def public_case(reference: str):
     """Public: progress for the applicant, by reference and query code. Rate-limited."""
-    case = case_for_applicant(reference, request.args.get("code", ""), timeline=False)
+    case = case_for_applicant(reference, request.args.get("code", ""), progress=True)
     if case is None:
         raise ApiError(404, "not_found", _("No case matches this reference and query code."))
     return jsonify(public_case_dict(case))

@@ -120,27 +120,32 @@ def read_without_transaction() -> None:
     last-use time) is one statement that commits alone. Call before the first statement.
 
     On PostgreSQL the connection comes from a pool of its own whose connections stay in
-    autocommit (``autocommit_engine``), and the session runs on it: switching a pooled
+    autocommit (``autocommit_engine``) and is kept in ``g``: the loaders here use it
+    directly, and a session the request opens runs on it (``extensions.Session``), so a
+    request that needs no session (the applicant's look-up) makes none. Switching a pooled
     connection to autocommit and back on every request cost more than the read it served."""
-    session = db.session()
-    if session.in_transaction():
+    registry = db.session.registry
+    if registry.has() and registry().in_transaction():
         return
     engine = autocommit_engine()
     if engine is None:
-        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     else:
-        session.info[READ_CONNECTION] = engine.connect()
+        setattr(g, READ_CONNECTION, engine.connect())
     g.read_without_transaction = True
 
 
 def end_read_without_transaction() -> None:
-    """At the end of such a request: the session lets go of the autocommit connection (no
-    round trip), so nothing after it in the same session writes outside a transaction."""
+    """At the end of such a request: the session (if the request opened one) lets go of the
+    autocommit connection (no round trip), so nothing after it in the same session writes
+    outside a transaction; the connection goes back to its pool."""
     if g.pop("read_without_transaction", False):
-        session = db.session()
-        connection = session.info.pop(READ_CONNECTION, None)
-        if connection is None or session.in_transaction():
-            session.rollback()
+        connection = g.pop(READ_CONNECTION, None)
+        registry = db.session.registry
+        if registry.has():
+            session = registry()
+            if connection is None or session.in_transaction():
+                session.rollback()
         if connection is not None:
             connection.close()
 
@@ -150,9 +155,8 @@ def read_connection():
     used directly (the loaders here and the token look-up need no session around it; other
     reads of the request go through the session, which runs on the same connection); else
     the session's own."""
-    session = db.session()
-    connection = session.info.get(READ_CONNECTION)
-    return connection if connection is not None else session.connection()
+    connection = g.get(READ_CONNECTION)
+    return connection if connection is not None else db.session.connection()
 
 
 AUTOCOMMIT_ENGINE = "jointdesk_autocommit_engine"  # its key in app.extensions
@@ -370,9 +374,10 @@ def _tickets_json(dialect: str, case_id):
 
 
 @functools.cache
-def _case_statement(dialect: str, by_code: bool, timeline: bool = True):
-    """The whole case in ONE statement: its row, district, materials, timeline (unless not
-    wanted) and tickets with everything a view shows, and the calendar's version
+def _case_statement(dialect: str, by_code: bool, progress: bool = False):
+    """The whole case in ONE statement: its row, district, materials and timeline (unless
+    only its ``progress`` is wanted) and tickets with everything a view shows, and the
+    calendar's version
     (``workingtime``), bound by reference (and, for the applicant's look-up, by the query
     code's digest as well)."""
     stmt = (
@@ -381,7 +386,7 @@ def _case_statement(dialect: str, by_code: bool, timeline: bool = True):
             District.name.label("district_name"),
             *(
                 _json_children(dialect, table, parent, Case.id).label(f"c_{key}")
-                for key, table, parent, _order, _cls in _case_children(timeline)
+                for key, table, parent, _order, _cls in _case_children(progress)
             ),
             _tickets_json(dialect, Case.id).label("c_tickets"),
             calendar_version_column(),
@@ -394,22 +399,23 @@ def _case_statement(dialect: str, by_code: bool, timeline: bool = True):
     return stmt
 
 
-def _case_children(timeline: bool) -> tuple:
-    return _CASE_CHILDREN if timeline else tuple(c for c in _CASE_CHILDREN if c[0] != "events")
+def _case_children(progress: bool) -> tuple:
+    return () if progress else _CASE_CHILDREN
 
 
 def load_case_data(
-    reference: str, *, query_code_digest: str | None = None, timeline: bool = True
+    reference: str, *, query_code_digest: str | None = None, progress: bool = False
 ) -> CaseData | None:
     """The whole case by reference, with its district, materials, timeline, tickets, their
     providers, representatives, steps, permits and suspensions: one statement, whatever its
     size. With ``query_code_digest`` only the case whose query code has that digest (the
     applicant's look-up: an unknown reference and a wrong code cost the same one statement).
     The calendar's version comes with it, so the time limits need no statement of their own.
-    ``timeline=False`` leaves the events out (an applicant's progress answer shows none; an old
-    case has many): the case then has no ``events`` attribute at all, never an empty list."""
+    ``progress=True`` reads what an applicant's progress answer shows: the case without its
+    timeline (an old case has many events) and materials; the case then has no ``events`` and
+    no ``materials`` attribute at all, never an empty list."""
     conn = read_connection()
-    stmt = _case_statement(conn.dialect.name, query_code_digest is not None, timeline)
+    stmt = _case_statement(conn.dialect.name, query_code_digest is not None, progress)
     params = {"reference": reference}
     if query_code_digest is not None:
         params["digest"] = query_code_digest
@@ -421,7 +427,7 @@ def load_case_data(
         {c.name: m[c.name] for c in _CASE_COLUMNS},
         district=DistrictData(id=m["district_id"], name=m["district_name"]),
     )
-    for key, table, _parent, order, cls in _case_children(timeline):
+    for key, table, _parent, order, cls in _case_children(progress):
         setattr(case, key, _rows(m[f"c_{key}"], table, order, cls))
     tickets = _json_list(m["c_tickets"])
     convert = _TICKET_CONVERT

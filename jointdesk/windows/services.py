@@ -62,15 +62,15 @@ def query_code_digest(reference: str, code: str) -> str:
     return hmac.new(key, f"{reference}:{code}".encode(), hashlib.sha256).hexdigest()
 
 
-def case_for_applicant(reference: str, code: str, *, timeline: bool = True) -> CaseData | None:
+def case_for_applicant(reference: str, code: str, *, progress: bool = False) -> CaseData | None:
     """The case if reference and query code match, else None: one statement either way, the
     same for an unknown reference and a wrong code (the digest is keyed, so nobody can aim
-    at a stored one), reading plain rows only."""
+    at a stored one), reading plain rows only (``progress``: see ``load_case_data``)."""
     from jointdesk.cases.read import load_case_data
 
     reference = reference.strip().upper()[:32]
     digest = query_code_digest(reference, code.strip()[:32])
-    return load_case_data(reference, query_code_digest=digest, timeline=timeline)
+    return load_case_data(reference, query_code_digest=digest, progress=progress)
 
 
 class AlreadySubmitted(Exception):  # noqa: N818
