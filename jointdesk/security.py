@@ -23,6 +23,14 @@ CONTENT_SECURITY_POLICY = (
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 
+# on every answer, unless its view set its own
+BROWSER_HEADERS = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Frame-Options", "DENY"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),  # query codes in URLs stay here
+)
+
 
 def _cookie_authenticated_path(path: str) -> bool:
     return not path.startswith("/api/")
@@ -91,12 +99,14 @@ def init_security(app: Flask) -> None:
     @app.after_request
     def _security_headers(response):
         headers = response.headers
-        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "same-origin")  # query codes in URLs stay here
-        if request.is_secure:
-            headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        # the ones a view did not set itself (one pass over the headers: werkzeug's
+        # setdefault raises and catches a KeyError for every header it has to add)
+        present = {name.lower() for name, _value in headers}
+        headers.extend(
+            (name, value) for name, value in BROWSER_HEADERS if name.lower() not in present
+        )
+        if request.is_secure and "strict-transport-security" not in present:
+            headers["Strict-Transport-Security"] = "max-age=31536000"
         if not request.path.startswith("/static/"):
             # pages and API answers may carry a whole phone number or a query code: no copy
             # of them may stay in a browser's or a proxy's cache

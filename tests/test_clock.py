@@ -157,3 +157,15 @@ def _window_walk(calendar, start, end) -> int:
 def test_working_seconds_counts_each_office_window_of_each_working_day(start, span):
     end = start + timedelta(seconds=span, microseconds=start.microsecond % 7)
     assert CAL.working_seconds(start, end) == _window_walk(CAL, start, end)
+
+
+@settings(max_examples=60, deadline=None)
+@given(moments, st.integers(min_value=0, max_value=3 * 366 * 24 * 3600))
+def test_working_seconds_across_years_counts_each_office_window(start, span):
+    """Years apart (into the years the library does not know): the yearly tables add up to
+    the windows walked one by one."""
+    end = start + timedelta(seconds=span, microseconds=start.microsecond % 7)
+    calendar = WorkingCalendar.from_settings(
+        "Asia/Shanghai", "08:30-12:00,13:30-17:30", {date(2027, 6, 5): True}
+    )
+    assert calendar.working_seconds(start, end) == _window_walk(calendar, start, end)

@@ -15,8 +15,9 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
+from operator import attrgetter, itemgetter
 
 from flask import current_app, g
 from sqlalchemy import (
@@ -95,7 +96,12 @@ class EventData(Row):
 
 
 class CaseData(Row):
-    facts = Case.facts
+    def facts(self):
+        """``Case.facts``, made once: a read case does not change."""
+        made = self.__dict__.get("_facts")
+        if made is None:
+            made = self._facts = Case.facts(self)
+        return made
 
 
 PROVIDER_COLUMNS = ("code", "name", "phone", "connection_fee", "price_per_metre", "price_basis")
@@ -239,51 +245,55 @@ def _json_children(dialect: str, table, parent_column, parent_id):
     return select(func.coalesce(rows, empty)).where(where).scalar_subquery()
 
 
-def _converters(table) -> dict[str, Callable]:
-    """How a value read back from JSON becomes what the column's type gives."""
-    out: dict[str, Callable] = {}
-    for c in table.c:
-        if isinstance(c.type, UTCDateTime):
-            out[c.name] = _moment
-        elif isinstance(c.type, Boolean):
-            out[c.name] = _boolean
-        elif isinstance(c.type, JSON):
-            out[c.name] = _json_value
-    return out
+class _Convert:
+    """How one table's values read back from JSON become what its columns' types give:
+    moments (the naive UTC text both databases write, read with its offset in one step),
+    booleans (SQLite writes 0 and 1), JSON columns and the ``others`` given (name, function)."""
+
+    __slots__ = ("flags", "moments", "others")
+
+    def __init__(self, table, others: tuple[tuple[str, Callable], ...] = ()):
+        columns = list(table.c)
+        self.moments = tuple(c.name for c in columns if isinstance(c.type, UTCDateTime))
+        self.flags = tuple(c.name for c in columns if isinstance(c.type, Boolean))
+        json_columns = tuple((c.name, _json_value) for c in columns if isinstance(c.type, JSON))
+        self.others = json_columns + others
+
+    def __call__(self, item: dict) -> dict:
+        for name in self.moments:
+            value = item.get(name)
+            if value is not None:
+                item[name] = _from_iso(value + "+00:00")
+        for name in self.flags:
+            value = item.get(name)
+            if value is not None and value.__class__ is not bool:
+                item[name] = bool(value)
+        for name, fn in self.others:
+            item[name] = fn(item.get(name))
+        return item
 
 
-def _moment(value):
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    return datetime.fromisoformat(value).replace(tzinfo=UTC)
+_from_iso = datetime.fromisoformat
 
 
 def _decimal(value):
     return None if value is None else Decimal(str(value))
 
 
-def _boolean(value):
-    return None if value is None else bool(value)
-
-
 def _json_value(value):
     return json.loads(value) if isinstance(value, str) else value
 
 
-_CONVERT = {
-    table.name: _converters(table) for _k, table, *_rest in _TICKET_CHILDREN + _CASE_CHILDREN
-}
+_CONVERT = {table.name: _Convert(table) for _k, table, *_rest in _TICKET_CHILDREN + _CASE_CHILDREN}
 # a ticket read as JSON (in a case read): its columns' types back, and the provider's prices
-_TICKET_CONVERT = {
-    **_converters(Ticket.__table__),
-    **{
-        f"p_{name}": _decimal
+_TICKET_CONVERT = _Convert(
+    Ticket.__table__,
+    tuple(
+        (f"p_{name}", _decimal)
         for name in PROVIDER_COLUMNS
         if isinstance(Provider.__table__.c[name].type, Numeric)
-    },
-}
+    ),
+)
 
 
 def _json_list(value) -> list:
@@ -291,14 +301,10 @@ def _json_list(value) -> list:
 
 
 def _rows(value, table, order: tuple[str, ...], cls) -> list:
-    items = _json_list(value)
     convert = _CONVERT[table.name]
-    out = []
-    for item in items:
-        for name, fn in convert.items():
-            item[name] = fn(item.get(name))
-        out.append(cls(item))
-    out.sort(key=lambda r: tuple(getattr(r, k) for k in order))
+    out = [cls(convert(item)) for item in _json_list(value)]
+    if len(out) > 1:
+        out.sort(key=attrgetter(*order))
     return out
 
 
@@ -376,10 +382,9 @@ def _tickets_json(dialect: str, case_id):
 @functools.cache
 def _case_statement(dialect: str, by_code: bool, progress: bool = False):
     """The whole case in ONE statement: its row, district, materials and timeline (unless
-    only its ``progress`` is wanted) and tickets with everything a view shows, and the
-    calendar's version
-    (``workingtime``), bound by reference (and, for the applicant's look-up, by the query
-    code's digest as well)."""
+    only its ``progress`` is wanted), tickets with everything a view shows and the
+    calendar's version (``workingtime``), bound by reference (and, for the applicant's
+    look-up, by the query code's digest as well)."""
     stmt = (
         select(
             *_CASE_COLUMNS,
@@ -429,12 +434,8 @@ def load_case_data(
     )
     for key, table, _parent, order, cls in _case_children(progress):
         setattr(case, key, _rows(m[f"c_{key}"], table, order, cls))
-    tickets = _json_list(m["c_tickets"])
-    convert = _TICKET_CONVERT
-    for item in tickets:
-        for name, fn in convert.items():
-            item[name] = fn(item.get(name))
-    tickets.sort(key=lambda t: t["id"])
+    tickets = [_TICKET_CONVERT(item) for item in _json_list(m["c_tickets"])]
+    tickets.sort(key=itemgetter("id"))
     case.tickets = [_ticket(t, case) for t in tickets]
     return case
 

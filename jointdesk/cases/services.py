@@ -68,13 +68,15 @@ def ticket_dict(
     calendar: WorkingCalendar | None = None,
     texts: dict[str, str] | None = None,
     figures: sla.Figures | None = None,
+    zone: ZoneInfo | None = None,
 ) -> dict:
-    """One ticket as ``view`` (see ``access.ticket_view``) allows. ``now``, ``calendar`` and
-    ``texts`` (``sla.fee_basis_texts()``): given by a caller showing several tickets;
-    ``figures``: the ticket's ``sla.figures`` at ``now``, by a caller that shows them twice."""
+    """One ticket as ``view`` (see ``access.ticket_view``) allows. ``now``, ``calendar``,
+    ``texts`` (``sla.fee_basis_texts()``) and ``zone`` (``local_zone()``): given by a caller
+    showing several tickets; ``figures``: the ticket's ``sla.figures`` at ``now``, by a caller
+    that shows them twice."""
     now = now or utcnow()
     calendar = calendar or working_calendar()
-    zone = local_zone()
+    zone = zone or local_zone()
 
     def iso(value: datetime | None) -> str | None:
         return None if value is None else value.astimezone(zone).isoformat()
@@ -259,7 +261,8 @@ def ticket_dicts(tickets) -> list[dict]:
     now = utcnow()
     calendar = working_calendar()
     texts = sla.fee_basis_texts()
-    return [ticket_dict(t, now, calendar=calendar, texts=texts) for t in tickets]
+    zone = local_zone()
+    return [ticket_dict(t, now, calendar=calendar, texts=texts, zone=zone) for t in tickets]
 
 
 def case_dict(case: Case, viewer: User | Viewer) -> dict:
@@ -267,6 +270,7 @@ def case_dict(case: Case, viewer: User | Viewer) -> dict:
     now = utcnow()
     calendar = working_calendar()
     texts = sla.fee_basis_texts()
+    zone = local_zone()
     show_phone = sees_whole_phone(viewer)
     views = {t.id: ticket_view(viewer, t) for t in case.tickets}
     # each ticket measured once, for its own answer and for the case's indicators
@@ -275,7 +279,7 @@ def case_dict(case: Case, viewer: User | Viewer) -> dict:
         "reference": case.reference,
         "status": case_status(t.status for t in case.tickets),
         "channel": case.channel,
-        "created_at": iso(case.created_at),
+        "created_at": iso(case.created_at, zone),
         "applicant": {
             "kind": case.applicant_kind,
             "name": case.applicant_name,
@@ -304,7 +308,13 @@ def case_dict(case: Case, viewer: User | Viewer) -> dict:
         ],
         "tickets": [
             ticket_dict(
-                t, now, calendar=calendar, view=views[t.id], texts=texts, figures=measured[t.id]
+                t,
+                now,
+                calendar=calendar,
+                view=views[t.id],
+                texts=texts,
+                figures=measured[t.id],
+                zone=zone,
             )
             for t in case.tickets
         ],
@@ -318,17 +328,20 @@ def public_case_dict(case: Case) -> dict:
     now = utcnow()
     calendar = working_calendar()
     texts = sla.fee_basis_texts()
+    zone = local_zone()
     return {
         "reference": case.reference,
         "status": case_status(t.status for t in case.tickets),
-        "created_at": iso(case.created_at),
+        "created_at": iso(case.created_at, zone),
         "applicant": {
             "name": mask_name(case.applicant_name, case.applicant_kind),
             "phone": mask_phone(case.applicant_phone),
         },
         "address": {"district": case.district.name},
         "tickets": [
-            ticket_dict(t, now, view=ticket_view(None, t), calendar=calendar, texts=texts)
+            ticket_dict(
+                t, now, view=ticket_view(None, t), calendar=calendar, texts=texts, zone=zone
+            )
             for t in case.tickets
         ],
         "four_zero": sla.case_four_zero(case),

@@ -107,6 +107,10 @@ class WorkingCalendar:
     confirmed_years: frozenset[int] | set[int] = field(default_factory=frozenset)
     # answers of is_working_day, kept for the calendar's life (it is rebuilt after any edit)
     _days: dict[date, bool] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # per year: the working time before each day (``_year``), likewise kept
+    _years: dict[int, tuple[int, list[int]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def from_settings(
@@ -196,25 +200,45 @@ class WorkingCalendar:
             raise ValueError("moments must carry their UTC offset")
         if end <= start:
             return 0
-        # wall-clock seconds of the day, as the office hours are: the same arithmetic as
+        # wall-clock time of the day, as the office hours are: the same arithmetic as
         # subtracting two local times of one zone
         first, last = start.astimezone(self.tz), end.astimezone(self.tz)
         day, last_day = first.date(), last.date()
         if (last_day - day).days > MAX_SCAN_DAYS:
             raise RuntimeError("no working time within ten years: check the calendar overrides")
-        lo, hi = _day_micros(first), _day_micros(last)
-        windows = self._office_micros
-        total = 0  # microseconds, exactly
-        while day <= last_day:
-            if self.is_working_day(day):
-                since = lo if day == first.date() else 0
-                until = hi if day == last_day else _DAY_MICROS
-                for open_, close in windows:
-                    span = min(close, until) - max(open_, since)
-                    if span > 0:
-                        total += span
-            day += _ONE_DAY
+        total = self._since_new_year(last) - self._since_new_year(first)  # microseconds
+        for year in range(day.year, last_day.year):
+            total += self._year(year)[1][-1]  # every year in between, whole
         return total // 1_000_000
+
+    def _since_new_year(self, local: datetime) -> int:
+        """Working time from the local new year to ``local`` (a local moment), in
+        microseconds: the days before its date from the year's table, its own day's office
+        hours up to its time of day."""
+        day = local.date()
+        first_ordinal, before = self._year(day.year)
+        total = before[day.toordinal() - first_ordinal]
+        if self.is_working_day(day):
+            now = _day_micros(local)
+            for open_, close in self._office_micros:
+                if now > open_:
+                    total += (now if now < close else close) - open_
+        return total
+
+    def _year(self, year: int) -> tuple[int, list[int]]:
+        """One year's table, made once per calendar: the ordinal of its 1 January and the
+        working time (microseconds) before each of its days, its whole working time last. With
+        it, the working time between two moments is a difference, however far apart."""
+        made = self._years.get(year)
+        if made is None:
+            whole_day = sum(close - open_ for open_, close in self._office_micros)
+            day = date(year, 1, 1)
+            before = [0]
+            while day.year == year:
+                before.append(before[-1] + (whole_day if self.is_working_day(day) else 0))
+                day += _ONE_DAY
+            made = self._years[year] = (date(year, 1, 1).toordinal(), before)
+        return made
 
     @functools.cached_property
     def _office_micros(self) -> tuple[tuple[int, int], ...]:
