@@ -31,10 +31,11 @@ class Session(_FlaskSession):
 
     def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
         if bind is None:
-            # the app context's g read directly (a statement of a worker's delivery asks three
-            # times; through the ``g`` proxy it cost more than the rest of get_bind)
+            # the app context's g read directly, as a dict (a statement of a worker's delivery
+            # asks three times; through the ``g`` proxy, or getattr on g, which raises and
+            # catches a KeyError when the attribute is missing, it cost more than the rest)
             context = _cv_app.get(None)
-            connection = getattr(context.g, READ_CONNECTION, None) if context else None
+            connection = context.g.__dict__.get(READ_CONNECTION) if context else None
             if connection is not None:
                 return connection
         return super().get_bind(mapper=mapper, clause=clause, bind=bind, **kwargs)

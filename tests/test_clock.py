@@ -169,3 +169,22 @@ def test_working_seconds_across_years_counts_each_office_window(start, span):
         "Asia/Shanghai", "08:30-12:00,13:30-17:30", {date(2027, 6, 5): True}
     )
     assert calendar.working_seconds(start, end) == _window_walk(calendar, start, end)
+
+
+def test_working_seconds_across_a_clock_going_back_is_never_negative():
+    """Within the hour a clock repeats (Berlin, 25 Oct 2026, a working day by override), an end
+    whose wall-clock time is before the start's still measures no time, not less than none."""
+    calendar = WorkingCalendar.from_settings(
+        "Europe/Berlin", "00:00-23:59", {date(2026, 10, 25): True}
+    )
+    start = datetime(2026, 10, 25, 0, 50, tzinfo=UTC)  # 02:50 summer time
+    end = datetime(2026, 10, 25, 1, 10, tzinfo=UTC)  # 02:10 winter time, twenty minutes later
+    assert calendar.working_seconds(start, end) == 0
+    # 02:50 → 03:10 on the wall clock, as office hours are counted
+    assert calendar.working_seconds(start, end + timedelta(hours=1)) == 20 * 60
+
+
+def test_working_seconds_in_the_last_year_of_the_calendar_of_dates():
+    calendar = WorkingCalendar.from_settings("UTC", "09:00-17:00", {})
+    start = datetime(9999, 12, 30, 9, tzinfo=UTC)
+    assert calendar.working_seconds(start, start + timedelta(hours=4)) == 4 * 3600

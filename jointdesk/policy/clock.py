@@ -10,6 +10,7 @@ every date in it is *provisional* until an override covers it or the year is con
 
 from __future__ import annotations
 
+import calendar
 import functools
 import math
 import re
@@ -209,7 +210,8 @@ class WorkingCalendar:
         total = self._since_new_year(last) - self._since_new_year(first)  # microseconds
         for year in range(day.year, last_day.year):
             total += self._year(year)[1][-1]  # every year in between, whole
-        return total // 1_000_000
+        # (negative only within one local date whose clock went back: none in between)
+        return max(0, total) // 1_000_000
 
     def _since_new_year(self, local: datetime) -> int:
         """Working time from the local new year to ``local`` (a local moment), in
@@ -232,12 +234,12 @@ class WorkingCalendar:
         made = self._years.get(year)
         if made is None:
             whole_day = sum(close - open_ for open_, close in self._office_micros)
-            day = date(year, 1, 1)
+            first = date(year, 1, 1).toordinal()
             before = [0]
-            while day.year == year:
-                before.append(before[-1] + (whole_day if self.is_working_day(day) else 0))
-                day += _ONE_DAY
-            made = self._years[year] = (date(year, 1, 1).toordinal(), before)
+            for ordinal in range(first, first + (366 if calendar.isleap(year) else 365)):
+                working = self.is_working_day(date.fromordinal(ordinal))
+                before.append(before[-1] + (whole_day if working else 0))
+            made = self._years[year] = (first, before)
         return made
 
     @functools.cached_property
