@@ -69,10 +69,6 @@ class OfficeHours:
         )
 
 
-_ONE_DAY = timedelta(days=1)
-_DAY_MICROS = 86_400_000_000
-
-
 def _day_micros(t: time | datetime) -> int:
     """Microseconds since midnight on the wall clock."""
     return ((t.hour * 60 + t.minute) * 60 + t.second) * 1_000_000 + t.microsecond
