@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, insert
+from sqlalchemy import Integer, String, bindparam, cast, insert, literal, null, select
 
 from jointdesk.extensions import db
 from jointdesk.models import Event, User
@@ -68,3 +68,22 @@ def write(
     row = _row(action, actor, case_id, ticket_id, detail)
     stmt = _EVENT_INSERT_RETURNING if returning else _EVENT_INSERT
     return first_row(db.session.connection(), stmt, row | {"created_at": at or utcnow()})
+
+
+def insert_from(action: str, case_id, ticket_id, detail, at):
+    """An INSERT of one system event per row of what ``case_id``, ``ticket_id``, ``detail``
+    and ``at`` (column expressions) are selected from: for a hot path that writes the event
+    in the same statement as the change it records (a data-modifying CTE), and only when the
+    change happened. The caller builds it once."""
+    return insert(_EVENTS).from_select(
+        _COLUMNS,
+        select(
+            cast(literal(action), String),
+            cast(null(), Integer),
+            cast(literal(SYSTEM), String),
+            case_id,
+            ticket_id,
+            detail,
+            at,
+        ),
+    )

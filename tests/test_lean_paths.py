@@ -73,10 +73,11 @@ def test_the_intake_answer_is_the_case_as_a_read_gives_it(app, client, users, cl
         assert [m["provided"] for m in answer["materials"]] == [False]
 
 
-def test_a_delivery_is_four_statements_and_a_copy_one(app, db, submit, statements):
-    """The worker's hand-over: the take (committed alone, it reads the row and the provider's
-    channel), then one transaction: the ticket's guarded move, its audit event, the row done.
-    A copy of a delivered row costs the one statement that finds it done."""
+def test_a_delivery_is_two_statements_and_a_copy_one(app, db, submit, statements):
+    """The worker's hand-over: one transaction of two statements, the open row read with what
+    the desk needs, then the ticket's guarded move, its audit event and the row done in one.
+    A quick delivery records no take. A copy of a delivered row costs the read that finds it
+    done."""
     from jointdesk.models import Event, OutboxMessage
     from jointdesk.routing.outbox import deliver
 
@@ -87,17 +88,64 @@ def test_a_delivery_is_four_statements_and_a_copy_one(app, db, submit, statement
     db.session.rollback()
     assert deliver(first, worker_id="w-warm") == "delivered"
     sent = statements(lambda: deliver(second, worker_id="w1"))
-    assert [s.split()[0] for s in sent] == ["UPDATE", "UPDATE", "INSERT", "UPDATE"], sent
-    assert "taken_by" in sent[0] and "tickets" in sent[1] and "events" in sent[2]
+    assert [s.split()[0] for s in sent] == ["SELECT", "WITH"], sent
+    assert "FROM outbox" in sent[0]
+    assert all(f"{table} AS" in sent[1] for table in ("moved", "event", "done")), sent[1]
     assert len(statements(lambda: deliver(second, worker_id="w2"))) == 1
     msg = db.session.get(OutboxMessage, second)
-    assert msg.done_at is not None and msg.taken_by == "w1"
+    assert msg.done_at is not None and msg.taken_by is None
     ticket = db.session.get(Ticket, msg.ticket_id)
     assert (ticket.status, ticket.version) == ("queued", 2)
     event = db.session.execute(
         db.select(Event).where(Event.ticket_id == ticket.id, Event.action == "dispatched")
     ).scalar_one()
-    assert event.detail["queue"] == msg.queue and event.case_id == ticket.case_id
+    assert event.detail == {"provider": ticket.provider.code, "queue": msg.queue}
+    assert (event.case_id, event.actor, event.actor_id) == (ticket.case_id, "system", None)
+    assert event.created_at == ticket.queued_at == msg.done_at
+
+
+def test_a_delivery_that_lasts_has_its_take_recorded_while_it_runs(app, db, submit):
+    """The relay must know which worker has a delivery that hangs: a take written by the
+    worker's thread once the delivery outlasted TAKE_AFTER_SECONDS, before it committed (the
+    fault hook holds the delivery, as the crash tests do)."""
+    from jointdesk.models import OutboxMessage
+    from jointdesk.routing import outbox
+
+    submit(services=["water"])
+    msg_id = db.session.execute(db.select(OutboxMessage.id)).scalar_one()
+    db.session.rollback()
+    app.config["JOINTDESK_FAULT_DELIVERY_DELAY"] = outbox.TAKE_AFTER_SECONDS * 6
+    try:
+        assert outbox.deliver(msg_id, worker_id="w-slow") == "delivered"
+    finally:
+        app.config["JOINTDESK_FAULT_DELIVERY_DELAY"] = 0
+    msg = db.session.get(OutboxMessage, msg_id)
+    # the take skips a row that is done: it was written while the delivery ran
+    assert msg.done_at is not None and msg.taken_by == "w-slow"
+
+
+def test_a_ticket_changed_since_its_row_was_read_goes_the_long_way(app, db, submit, users):
+    """The one-statement hand-over applies what the read saw: a ticket whose representative
+    changed in between is left alone by it (the long way then decides)."""
+    from jointdesk.models import Event, OutboxMessage, User
+    from jointdesk.routing import outbox
+    from jointdesk.routing.outbox import _hold, _read_statement, deliver
+
+    submit(services=["water"])
+    msg_id = db.session.execute(db.select(OutboxMessage.id)).scalar_one()
+    row = outbox.first_row(db.session.connection(), _read_statement(), {"message_id": msg_id})
+    assert row["status"] == "dispatching" and row["representative_id"] is None
+    water1 = db.session.execute(db.select(User).where(User.username == "water1")).scalar_one()
+    ticket = db.session.get(Ticket, row["ticket_id"])
+    ticket.representative_id = water1.id
+    db.session.flush()
+    assert _hold(row, outbox.utcnow()) is False
+    assert db.session.get(OutboxMessage, msg_id).done_at is None
+    assert not db.session.execute(db.select(Event).where(Event.action == "dispatched")).all()
+    db.session.commit()
+    assert deliver(msg_id) == "delivered"  # read again, it goes through
+    db.session.refresh(ticket)
+    assert (ticket.status, ticket.representative_id) == ("queued", water1.id)
 
 
 def test_api_views_cost_a_fixed_handful_of_statements(

@@ -40,7 +40,8 @@ class OutboxMessage(db.Model):
     next_attempt_at = mapped_column(UTCDateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text)
     done_at = mapped_column(UTCDateTime, nullable=True)
-    # the worker process (heartbeats.id) whose delivery task started on this row, and when;
+    # the worker process (heartbeats.id) whose delivery task started on this row, and when
+    # (on PostgreSQL written only for a delivery still running after outbox.TAKE_AFTER_SECONDS);
     # cleared when the row is published again. A row taken by a dead worker is redelivered at once.
     taken_by: Mapped[str | None] = mapped_column(String(32))
     taken_at = mapped_column(UTCDateTime, nullable=True)

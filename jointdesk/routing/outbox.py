@@ -8,34 +8,56 @@ mid-task, after Redis restarted empty. Delivery is idempotent, so a duplicate co
 
 How long the relay waits depends on what is known about a row:
 - never published (the broker refused it at intake): at the relay's next run;
-- taken by a worker (its delivery task started, ``taken_by``) that is known dead (stopped, or
-  no heartbeat for three intervals): at once;
+- taken by a worker (its delivery task started and has run ``TAKE_AFTER_SECONDS``,
+  ``taken_by``) that is known dead (stopped, or no heartbeat for three intervals): at once;
 - published but never taken: after ``JOINTDESK_OUTBOX_UNTAKEN_SECONDS`` (the message may have
   been lost with a killed worker's prefetched messages or an emptied Redis, or the web process
   died between intake's commit and its publication), doubling per publication;
 - taken by a worker that is alive: after ``JOINTDESK_OUTBOX_REDELIVER_SECONDS``, doubling.
 A copy published while the first is still on its way makes no duplicate work: the delivery is
 a conditional UPDATE, and a copy of a row already done returns at once.
+
+On PostgreSQL a worker records its take only for a delivery still running after
+``TAKE_AFTER_SECONDS`` (a thread of the worker process writes it, on the autocommit pool, while
+the delivery goes on; see ``_LateTakes``): a delivery takes milliseconds and commits long before,
+and its take would have cost a committed write and a round trip of its own, before the work,
+on every delivery. What the relay knows about a delivery that hangs or whose worker dies is the
+same; one whose worker dies within its first ``TAKE_AFTER_SECONDS`` waits like an untaken row.
+Elsewhere (SQLite: one process, no network) the take is written before the work.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
+import os
+import threading
 import time
 from datetime import timedelta
 from typing import NamedTuple
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import DateTime, and_, bindparam, case, literal_column, or_, select, update
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    and_,
+    bindparam,
+    case,
+    cast,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import joinedload
 
 from jointdesk import audit, domain_events, heartbeat
 from jointdesk.cases.read import autocommit_engine
 from jointdesk.domain_events import DomainEvent
 from jointdesk.extensions import db
-from jointdesk.models import Case, OutboxMessage, Provider, Step, Ticket, User
+from jointdesk.models import Case, Event, OutboxMessage, Provider, Step, Ticket, User
 from jointdesk.models.types import utcnow
 from jointdesk.policy.process import (
     DISPATCHING,
@@ -49,6 +71,8 @@ from jointdesk.prebuilt import first_row, insert_rows
 DELIVER_TASK = "jointdesk.deliver_ticket"
 FIRST_CONTACT_NOTICE = "first_contact_due"
 MAX_BACKOFF_SECONDS = 3600
+# a delivery still running after this long has its take recorded (PostgreSQL; see _LateTakes)
+TAKE_AFTER_SECONDS = 0.05
 log = logging.getLogger(__name__)
 
 
@@ -324,18 +348,23 @@ def _held_statement():
     )
 
 
+def _take_params(message_id: int, worker_id: str) -> dict:
+    """The take's values: this worker, now, and the relay's next look at the row, doubling per
+    publication (``_backoff``), chosen by the row's publication count in the statement itself;
+    at most an hour."""
+    now = utcnow().replace(tzinfo=None)  # naive UTC, as the statement binds it
+    params = {"message_id": message_id, "worker_id": worker_id, "now": now}
+    for name, wait in _take_waits(current_app.config["JOINTDESK_OUTBOX_REDELIVER_SECONDS"]):
+        params[name] = now + wait
+    return params
+
+
 def take(message_id: int, worker_id: str) -> Delivery | None:
     """Records, committed at once, that this worker process started on the row, and reads what
     the delivery needs, in one statement outside any transaction (autocommit: no BEGIN, no
     COMMIT round trip): if the worker dies before the delivery commits, the relay republishes
     the row at once. None when the row is done or unknown."""
-    now = utcnow().replace(tzinfo=None)  # naive UTC, as the statement binds it
-    base = current_app.config["JOINTDESK_OUTBOX_REDELIVER_SECONDS"]
-    # the relay's next look, doubling per publication (``_backoff``), chosen by the row's
-    # publication count in the statement itself; at most an hour
-    params = {"message_id": message_id, "worker_id": worker_id, "now": now}
-    for name, wait in _take_waits(base):
-        params[name] = now + wait
+    params = _take_params(message_id, worker_id)
     engine = autocommit_engine()
     if engine is not None and not db.session().in_transaction():
         # PostgreSQL: a connection of the pool that stays in autocommit (no isolation switch
@@ -348,6 +377,62 @@ def take(message_id: int, worker_id: str) -> Delivery | None:
     row = first_row(db.session.connection(), _take_statement(), params)
     db.session.commit()  # in autocommit: no round trip; it hands the connection back
     return None if row is None else Delivery(**row)
+
+
+class _LateTakes:
+    """Takes recorded only for deliveries that outlast ``TAKE_AFTER_SECONDS``, by one thread of
+    the worker process, on the autocommit pool, while the delivery goes on (see the module's
+    docstring). The thread sleeps while no delivery runs. A take written just after its
+    delivery committed changes nothing (the take's UPDATE skips a row that is done); one
+    written after a delivery that failed says, as a take before the work would have, that a
+    live worker had it."""
+
+    def __init__(self) -> None:
+        self._pid: int | None = None
+
+    def _fresh(self) -> None:
+        """State and thread of this process (a forked pool process starts its own)."""
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._running: dict[int, tuple[float, object, dict]] = {}
+        self._keys = itertools.count()
+        self._busy = threading.Event()
+        threading.Thread(target=self._loop, name="jointdesk-late-takes", daemon=True).start()
+
+    def started(self, engine, params: dict) -> int:
+        if self._pid != os.getpid():
+            self._fresh()
+        with self._lock:
+            key = next(self._keys)
+            self._running[key] = (time.monotonic(), engine, params)
+        self._busy.set()
+        return key
+
+    def finished(self, key: int) -> None:
+        with self._lock:
+            self._running.pop(key, None)
+
+    def _loop(self) -> None:
+        while True:
+            self._busy.wait()
+            time.sleep(TAKE_AFTER_SECONDS)
+            late = time.monotonic() - TAKE_AFTER_SECONDS
+            with self._lock:
+                due = [k for k, (began, _e, _p) in self._running.items() if began <= late]
+                takes = [self._running.pop(k) for k in due]
+                if not self._running:
+                    self._busy.clear()
+            for _began, engine, params in takes:
+                try:
+                    with engine.connect() as connection:
+                        first_row(connection, _take_statement(), params)
+                except Exception as exc:  # the delivery goes on; only the relay knows less
+                    log.warning(
+                        "outbox %s: the take was not recorded (%s)", params["message_id"], exc
+                    )
+
+
+_late_takes = _LateTakes()
 
 
 def choose_representative(provider_id: int) -> User | None:
@@ -407,27 +492,167 @@ def _ask_first_contact(rep: User, ticket_id: int) -> None:
 def deliver(message_id: int, worker_id: str | None = None) -> str:
     """Hands a ticket to its provider's channel (``routing.channels``: the desk, or the
     provider's own system). Idempotent: safe to run twice or after a crash. ``worker_id`` (a
-    worker's heartbeat id) records who took the row before the work starts (``take``); then
-    one transaction hands the ticket over and marks the row done."""
+    worker's heartbeat id) has the worker's take of the row recorded (see the module's
+    docstring); then one transaction hands the ticket over and marks the row done."""
+    engine = autocommit_engine() if worker_id else None
+    if engine is None:
+        return _deliver(message_id, worker_id)
+    late = _late_takes.started(engine, _take_params(message_id, worker_id))
+    try:
+        return _deliver(message_id, None)
+    finally:
+        _late_takes.finished(late)
+
+
+def _deliver(message_id: int, worker_id: str | None) -> str:
     from jointdesk.routing import channels
 
-    if worker_id:
-        row = take(message_id, worker_id)
+    if worker_id:  # the take before the work (SQLite)
+        taken = take(message_id, worker_id)
+        row = None if taken is None else taken._asdict()
     else:
-        found = (
-            db.session.connection()
-            .execute(_open_row_statement(), {"message_id": message_id})
-            .first()
-        )
-        row = None if found is None else Delivery(*found)
+        row = first_row(db.session.connection(), _read_statement(), {"message_id": message_id})
     if row is None:
         db.session.rollback()
         return "already-done"
+    delay = current_app.config.get("JOINTDESK_FAULT_DELIVERY_DELAY") or 0
+    if delay:
+        time.sleep(delay)  # fault injection: the crash tests kill the worker here
     now = utcnow()
-    result = channels.channel_for(row.channel).hand_over(row, now)
+    channel = channels.channel_for(row["channel"])
+    at_once = (  # the usual case: the desk, a ticket on its way, no representative to choose
+        channel.name == channels.DESK
+        and row.get("status") == DISPATCHING
+        and not _first_representative_due(row["representative_id"], row["has_accept"])
+    )
+    if at_once and _hold(row, now):  # in one statement
+        db.session.commit()
+        return "delivered"
+    delivery = Delivery(row["id"], row["ticket_id"], row["queue"], row["channel"])
+    result = channel.hand_over(delivery, now)
     first_row(db.session.connection(), _done_statement(), {"message_id": message_id, "now": now})
     db.session.commit()
     return result
+
+
+def _first_representative_due(representative_id: int | None, has_accept) -> bool:
+    """Whether the ticket gets its customer representative the moment it reaches the provider
+    (企业主动对接: no 受理 step, nobody carrying it yet)."""
+    steps = (STEP_ACCEPT,) if has_accept else ()  # all the rule looks at
+    return representative_id is None and proactive_contact(steps)
+
+
+@functools.cache
+def _read_statement():
+    """The open row, with what the desk's hand-over in one statement needs (``_hold``): the
+    ticket's status, case, provider, representative and whether it has a 受理 step, and the
+    case's channel. No row when the row is done or unknown."""
+    o, t = _OUTBOX, _TICKETS
+    p, c = Provider.__table__, Case.__table__
+    has_accept = (
+        select(db.func.count())
+        .select_from(Step.__table__)
+        .where(Step.__table__.c.ticket_id == t.c.id, Step.__table__.c.name == STEP_ACCEPT)
+        .scalar_subquery()
+        .label("has_accept")
+    )
+    return (
+        select(
+            o.c.id,
+            o.c.ticket_id,
+            o.c.queue,
+            p.c.channel,
+            t.c.status,
+            t.c.case_id,
+            t.c.representative_id,
+            p.c.code.label("provider_code"),
+            c.c.channel.label("case_channel"),
+            has_accept,
+        )
+        .select_from(
+            o.outerjoin(t, t.c.id == o.c.ticket_id)
+            .outerjoin(p, p.c.id == t.c.provider_id)
+            .outerjoin(c, c.c.id == t.c.case_id)
+        )
+        .where(o.c.id == bindparam("message_id"), o.c.done_at.is_(None))
+    )
+
+
+@functools.cache
+def _hold_statement():
+    """The desk's hand-over as one statement (PostgreSQL: data-modifying CTEs): the ticket's
+    guarded move ``dispatching`` → ``queued`` (only while its representative is still the one
+    read), its ``dispatched`` audit event, and the row done, the last two only if the ticket
+    moved. Returns the moved ticket's id; no row when it had changed since it was read."""
+    t, o = _TICKETS, _OUTBOX
+    now = bindparam("now", type_=t.c.queued_at.type)
+    moved = (
+        update(t)
+        .where(
+            t.c.id == bindparam("ticket_id"),
+            t.c.status == literal_column(f"'{DISPATCHING}'"),
+            t.c.representative_id.is_not_distinct_from(bindparam("representative_id")),
+        )
+        .values(status=literal_column(f"'{QUEUED}'"), queued_at=now, version=t.c.version + 1)
+        .returning(t.c.id, t.c.case_id)
+        .cte("moved")
+    )
+    event = audit.insert_from(
+        "dispatched",
+        moved.c.case_id,
+        moved.c.id,
+        cast(bindparam("detail", type_=Event.__table__.c.detail.type), JSON),
+        now,
+    ).cte("event")
+    done = (
+        update(o)
+        .where(
+            o.c.id == bindparam("message_id"), o.c.done_at.is_(None), select(moved.c.id).exists()
+        )
+        .values(done_at=now)
+        .cte("done")
+    )
+    return select(moved.c.id).add_cte(event, done)
+
+
+def _hold(row: dict, now) -> bool:
+    """The desk holds the ticket (``mark_held``'s work, without a first representative to
+    choose) in one statement on PostgreSQL; False when the ticket changed since it was read
+    (the caller then goes the long way). Elsewhere: False, always."""
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
+        return False
+    detail = _dispatched_detail(row["provider_code"], row["queue"])
+    params = {
+        "ticket_id": row["ticket_id"],
+        "representative_id": row["representative_id"],
+        "message_id": row["id"],
+        "detail": detail,
+        "now": now,
+    }
+    if first_row(connection, _hold_statement(), params) is None:
+        return False
+    _dispatched(row["case_id"], row["ticket_id"], detail, row["case_channel"], now)
+    return True
+
+
+def _dispatched_detail(provider_code: str, queue: str, extra: dict | None = None) -> dict:
+    """The ``dispatched`` audit event's detail (and the domain event's)."""
+    return {"provider": provider_code, "queue": queue, **(extra or {})}
+
+
+def _dispatched(case_id: int, ticket_id: int, detail: dict, case_channel, now) -> None:
+    """The ``ticket.dispatched`` domain event; subscribers learn the case's channel without
+    reading it again."""
+    domain_events.emit(
+        DomainEvent(
+            "ticket.dispatched",
+            case_id,
+            now,
+            ticket_id=ticket_id,
+            detail=detail | {"case_channel": case_channel},
+        )
+    )
 
 
 def mark_held(ticket_id: int, queue: str, now, extra: dict | None = None) -> bool:
@@ -435,27 +660,15 @@ def mark_held(ticket_id: int, queue: str, now, extra: dict | None = None) -> boo
     representative if it gets one on arrival, the ``dispatched`` audit event and the
     ``ticket.dispatched`` domain event, in the caller's transaction. False when it had been
     moved before (a duplicate delivery changes nothing)."""
-    delay = current_app.config.get("JOINTDESK_FAULT_DELIVERY_DELAY") or 0
     params = {"ticket_id": ticket_id, "now": now}
     moved = first_row(db.session.connection(), _held_statement(), params)
-    if delay:
-        time.sleep(delay)  # fault injection: the crash tests kill the worker here
     if moved is None:
         return False
-    detail = {"provider": moved["provider_code"], "queue": queue, **(extra or {})}
-    steps = (STEP_ACCEPT,) if moved["has_accept"] else ()  # all the rule below looks at
-    if moved["representative_id"] is None and proactive_contact(steps):
+    detail = _dispatched_detail(moved["provider_code"], queue, extra)
+    if _first_representative_due(moved["representative_id"], moved["has_accept"]):
         rep = _first_representative(ticket_id, moved["provider_id"])
         if rep is not None:
             detail["representative"] = rep.username
     audit.write("dispatched", case_id=moved["case_id"], ticket_id=ticket_id, detail=detail, at=now)
-    domain_events.emit(  # subscribers learn the case's channel without reading it again
-        DomainEvent(
-            "ticket.dispatched",
-            moved["case_id"],
-            now,
-            ticket_id=ticket_id,
-            detail=detail | {"case_channel": moved["case_channel"]},
-        )
-    )
+    _dispatched(moved["case_id"], ticket_id, detail, moved["case_channel"], now)
     return True
