@@ -92,6 +92,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--fanout-duration", type=float, help="seconds of arrivals per rate (10)")
     p.add_argument("--poll-ms", type=float, default=20, help="case polling interval (20)")
     p.add_argument(
+        "--busy-cores",
+        type=int,
+        default=0,
+        help="run this many busy loops beside the systems while they are measured, as a "
+        "neighbour on a shared machine would (default 0)",
+    )
+    p.add_argument(
         "--admin-url",
         default="postgresql://postgres@127.0.0.1:5432/test",
         help="a PostgreSQL database to connect to for creating the benchmark databases",

@@ -249,7 +249,13 @@ def markdown(results: dict) -> str:
         )
         + "; gunicorn -w 2 (sync) and "
         f"Celery -c 2 for the floor and JointDesk; throughput {_rounds(s)}after "
-        f"{s['warmup']:g} s of warm-up; fan-out for {s['fanout_duration']:g} s per rate. "
+        f"{s['warmup']:g} s of warm-up; fan-out for {s['fanout_duration']:g} s per rate"
+        + (
+            f"; {s['busy_cores']} busy loop(s) running beside them all along (--busy-cores)"
+            if s.get("busy_cores")
+            else ""
+        )
+        + ". "
         "Ratios are to the floor of the same run (higher is better for throughput, lower for "
         "latency); ✓/✗ against the goal.",
         "",
@@ -374,6 +380,11 @@ def readme_block(results: dict) -> str:
             f"PostgreSQL {str(m.get('postgresql', '?')).split()[0]}, Redis "
             f"{m.get('redis', '?')}, Python {m.get('python', '?')}"
             + (", a --quick run" if results.get("quick") else "")
+            + (
+                f", {results['settings']['busy_cores']} busy loop(s) beside (--busy-cores)"
+                if results.get("settings", {}).get("busy_cores")
+                else ""
+            )
             + "."
             + note
             + " [`latest.md`](docs/benchmarks/latest.md) has the details, `results.json` "

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -215,6 +217,17 @@ def groups(args) -> list[list[str]]:
     return [list(args.only)]
 
 
+def busy_loops(count: int) -> list[subprocess.Popen]:
+    """``count`` processes that each keep a core busy (``--busy-cores``): the neighbour on a
+    shared machine, whose time slices every process of the systems must wait behind."""
+    if count:
+        say(f"{count} busy loop(s) running beside the systems (--busy-cores)")
+    return [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"])  # noqa: S603
+        for _ in range(count)
+    ]
+
+
 def measure_group(names: list[str], settings, parent: Path, args, into: dict) -> None:
     """Starts the systems of ``names``, measures them figure by figure in turn, stops them."""
     systems = [make_system(name, settings, parent) for name in names]
@@ -227,6 +240,7 @@ def measure_group(names: list[str], settings, parent: Path, args, into: dict) ->
             f"({idle_busy} cores): figures will be low and ratios noisy"
         )
     busy = {s.name: [0, 0] for s in systems}
+    neighbours = busy_loops(getattr(args, "busy_cores", 0))
     try:
         for system in systems:
             label = report.LABELS[system.name]
@@ -261,6 +275,9 @@ def measure_group(names: list[str], settings, parent: Path, args, into: dict) ->
                 print(f"--- {system.name} {proc_name} log ---\n{system.processes.tail(proc_name)}")
         raise
     finally:
+        for loop in neighbours:
+            loop.kill()
+            loop.wait()
         for system in systems:
             say(f"{report.LABELS[system.name]}: stopping")
             system.stop()
@@ -288,6 +305,7 @@ def run(args) -> dict:
             "fanout_duration": args.fanout_duration,
             "rates": args.rates,
             "poll_ms": args.poll_ms,
+            "busy_cores": getattr(args, "busy_cores", 0),
             "web": "gunicorn -w 2 (sync); embedded: waitress, 8 threads",
             "workers": "Celery -c 2",
             "turns": "sequential" if args.sequential else "interleaved",

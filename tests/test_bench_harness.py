@@ -7,6 +7,7 @@ import json
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -118,6 +119,23 @@ def test_arguments_and_the_scale_parts():
         parse(["--only", "nothing"])
     with pytest.raises(SystemExit):
         parse(["--rounds", "0"])
+    assert parse([])[0].busy_cores == 0 and parse(["--busy-cores", "1"])[0].busy_cores == 1
+
+
+def test_busy_loops_keep_a_core_busy_until_killed():
+    import time
+
+    from benchmarks.side_by_side import busy_loops
+
+    assert busy_loops(0) == []
+    (loop,) = busy_loops(1)
+    try:
+        time.sleep(0.5)
+        stat = Path(f"/proc/{loop.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        assert loop.poll() is None and int(stat[11]) + int(stat[12]) > 0  # user+system ticks
+    finally:
+        loop.kill()
+        loop.wait()
 
 
 def test_a_figure_of_several_rounds_is_its_median_round():
@@ -220,6 +238,10 @@ def test_the_readme_block_is_replaced_between_its_markers(tmp_path):
     text = readme.read_text()
     assert text.startswith("before\n") and text.endswith("\nafter\n")
     assert "old" not in text and "PostgreSQL 15.20," in text and "| 200 /s | 20 /s |" in text
+    assert "busy loop" not in text
+    results["settings"] = {"busy_cores": 1}
+    assert report.update_readme(readme, results)
+    assert ", 1 busy loop(s) beside (--busy-cores)." in readme.read_text()
     readme.write_text("no markers\n")
     assert not report.update_readme(readme, results)
 
