@@ -1,7 +1,8 @@
 """Prebuilt statements run on the driver's cursor: the hot paths' reads and writes (a case
-read, a token's user, a page of tickets, the delivery's UPDATEs, the audit row...), built once
-per process, compiled once per dialect and driver, their values converted exactly as
-SQLAlchemy converts them, without SQLAlchemy's work per execution of a cached statement.
+read, a token's user, a page of tickets, the delivery's read and hand-over, the audit
+row...), built once per process, compiled once per dialect and driver, their values converted
+exactly as SQLAlchemy converts them, without SQLAlchemy's work per execution of a cached
+statement.
 """
 
 from __future__ import annotations

@@ -73,14 +73,17 @@ def test_the_intake_answer_is_the_case_as_a_read_gives_it(app, client, users, cl
         assert [m["provided"] for m in answer["materials"]] == [False]
 
 
-def test_a_delivery_is_two_statements_and_a_copy_one(app, db, submit, statements):
+def test_a_delivery_is_two_statements_and_a_copy_one(app, db, submit, statements, monkeypatch):
     """The worker's hand-over: one transaction of two statements, the open row read with what
     the desk needs, then the ticket's guarded move, its audit event and the row done in one.
     A quick delivery records no take. A copy of a delivered row costs the read that finds it
     done."""
     from jointdesk.models import Event, OutboxMessage
+    from jointdesk.routing import outbox
     from jointdesk.routing.outbox import deliver
 
+    # however slow the machine, no take: the statements counted are the delivery's own
+    monkeypatch.setattr(outbox, "TAKE_AFTER_SECONDS", 60)
     submit(services=["water", "electricity"])
     first, second = db.session.execute(
         db.select(OutboxMessage.id).order_by(OutboxMessage.id)
@@ -124,28 +127,49 @@ def test_a_delivery_that_lasts_has_its_take_recorded_while_it_runs(app, db, subm
     assert msg.done_at is not None and msg.taken_by == "w-slow"
 
 
-def test_a_ticket_changed_since_its_row_was_read_goes_the_long_way(app, db, submit, users):
-    """The one-statement hand-over applies what the read saw: a ticket whose representative
-    changed in between is left alone by it (the long way then decides)."""
+@pytest.mark.parametrize("change", ["representative", "copy delivered"])
+def test_a_ticket_changed_since_its_row_was_read_goes_the_long_way(
+    app, db, submit, monkeypatch, change
+):
+    """The one-statement hand-over applies what the delivery read: a ticket another
+    transaction changed in between (its representative set, or a copy of the delivery
+    committed first) is left alone by it, and the long way decides, in the same transaction,
+    with one ``dispatched`` event in the end."""
     from jointdesk.models import Event, OutboxMessage, User
     from jointdesk.routing import outbox
-    from jointdesk.routing.outbox import _hold, _read_statement, deliver
 
     submit(services=["water"])
-    msg_id = db.session.execute(db.select(OutboxMessage.id)).scalar_one()
-    row = outbox.first_row(db.session.connection(), _read_statement(), {"message_id": msg_id})
-    assert row["status"] == "dispatching" and row["representative_id"] is None
-    water1 = db.session.execute(db.select(User).where(User.username == "water1")).scalar_one()
-    ticket = db.session.get(Ticket, row["ticket_id"])
-    ticket.representative_id = water1.id
-    db.session.flush()
-    assert _hold(row, outbox.utcnow()) is False
-    assert db.session.get(OutboxMessage, msg_id).done_at is None
-    assert not db.session.execute(db.select(Event).where(Event.action == "dispatched")).all()
-    db.session.commit()
-    assert deliver(msg_id) == "delivered"  # read again, it goes through
-    db.session.refresh(ticket)
-    assert (ticket.status, ticket.representative_id) == ("queued", water1.id)
+    msg = db.session.execute(db.select(OutboxMessage)).scalar_one()
+    msg_id, ticket_id = msg.id, msg.ticket_id
+    water1 = db.session.execute(db.select(User.id).where(User.username == "water1")).scalar_one()
+    db.session.rollback()
+    tried = []
+    hold_at_once = outbox.hold_at_once
+
+    def meanwhile(row, now):  # another transaction commits between the read and the hold
+        with db.engine.begin() as other:
+            if change == "representative":
+                values = {"representative_id": water1}
+            else:
+                values = {"status": "queued", "queued_at": now, "version": Ticket.version + 1}
+            other.execute(db.update(Ticket).where(Ticket.id == ticket_id).values(**values))
+        tried.append(hold_at_once(row, now))
+        return tried[-1]
+
+    monkeypatch.setattr(outbox, "hold_at_once", meanwhile)
+    expected = "delivered" if change == "representative" else "duplicate"
+    assert outbox.deliver(msg_id) == expected
+    assert tried == [False]  # the one statement wrote nothing
+    ticket = db.session.get(Ticket, ticket_id)
+    assert ticket.status == "queued" and db.session.get(OutboxMessage, msg_id).done_at
+    events = db.session.execute(
+        db.select(Event).where(Event.ticket_id == ticket_id, Event.action == "dispatched")
+    ).scalars()
+    if change == "representative":  # the long way moved it, with the representative set
+        (event,) = events
+        assert ticket.representative_id == water1 and "representative" not in event.detail
+    else:  # the copy's delivery, simulated, wrote no event: this one wrote none either
+        assert list(events) == []
 
 
 def test_api_views_cost_a_fixed_handful_of_statements(

@@ -2,10 +2,13 @@
 
 One interface, ``Channel.hand_over(delivery, now)`` (``outbox.Delivery``: the outbox row's id,
 ticket and queue), called by the delivery task (``outbox.deliver``) in its transaction, with a
-registry of implementations:
+registry of implementations; before it, ``Channel.hand_over_at_once(row, now)`` may do the
+usual case in one statement from what the delivery read (the desk's does):
 
 - ``desk`` (the default): the built-in desk holds the ticket at once: ``dispatching`` →
-  ``queued`` (``outbox.mark_held``);
+  ``queued`` (``outbox.hold_at_once``: the move, the audit row and the outbox row done in one
+  statement on PostgreSQL; otherwise, and for a ticket that gets its first representative on
+  arrival, ``outbox.mark_held``);
 - ``webhook``: the provider's own system gets the ticket as a signed ``POST`` to its URL
   (``integrations.delivery``, kind ``ticket``); the ticket stays ``dispatching`` until that
   system answered 2xx, and only then becomes ``queued`` (the ``dispatched`` audit event and
@@ -51,6 +54,12 @@ _SECRET = re.compile(SECRET_PATTERN)
 class Channel:
     name = ""
 
+    def hand_over_at_once(self, row: dict, now: datetime) -> bool:
+        """The usual case in one statement, when the channel has one: ``row`` is what
+        ``outbox.deliver`` read of the outbox row, its ticket and case. True: handed over, the
+        row done; False: nothing written, ``hand_over`` decides."""
+        return False
+
     def hand_over(self, msg: Delivery, now: datetime) -> str:
         """Hands the outbox row's ticket over, in the caller's transaction; says what happened
         (``delivered``, ``duplicate``, ``sending``)."""
@@ -59,6 +68,11 @@ class Channel:
 
 class DeskChannel(Channel):
     name = DESK
+
+    def hand_over_at_once(self, row: dict, now: datetime) -> bool:
+        from jointdesk.routing.outbox import hold_at_once
+
+        return hold_at_once(row, now)
 
     def hand_over(self, msg: Delivery, now: datetime) -> str:
         from jointdesk.routing.outbox import mark_held

@@ -22,7 +22,8 @@ On PostgreSQL a worker records its take only for a delivery still running after
 the delivery goes on; see ``_LateTakes``): a delivery takes milliseconds and commits long before,
 and its take would have cost a committed write and a round trip of its own, before the work,
 on every delivery. What the relay knows about a delivery that hangs or whose worker dies is the
-same; one whose worker dies within its first ``TAKE_AFTER_SECONDS`` waits like an untaken row.
+same; one whose worker dies, or that fails, within its first ``TAKE_AFTER_SECONDS`` waits like
+an untaken row (``JOINTDESK_OUTBOX_UNTAKEN_SECONDS``, not ``..._REDELIVER_SECONDS``).
 Elsewhere (SQLite: one process, no network) the take is written before the work.
 """
 
@@ -382,47 +383,58 @@ def take(message_id: int, worker_id: str) -> Delivery | None:
 class _LateTakes:
     """Takes recorded only for deliveries that outlast ``TAKE_AFTER_SECONDS``, by one thread of
     the worker process, on the autocommit pool, while the delivery goes on (see the module's
-    docstring). The thread sleeps while no delivery runs. A take written just after its
-    delivery committed changes nothing (the take's UPDATE skips a row that is done); one
-    written after a delivery that failed says, as a take before the work would have, that a
-    live worker had it."""
+    docstring). The thread sleeps until the earliest running delivery is due, or, while none
+    runs, until one starts. A take written just after its delivery committed changes nothing
+    (the take's UPDATE skips a row that is done); one written after a delivery that failed
+    says, as a take before the work would have, that a live worker had it."""
 
     def __init__(self) -> None:
         self._pid: int | None = None
 
     def _fresh(self) -> None:
         """State and thread of this process (a forked pool process starts its own)."""
-        self._pid = os.getpid()
-        self._lock = threading.Lock()
+        self._changed = threading.Condition(threading.Lock())
+        # key -> (when its take is due, engine, the take's values)
         self._running: dict[int, tuple[float, object, dict]] = {}
         self._keys = itertools.count()
-        self._busy = threading.Event()
+        self._wakes_at = float("inf")  # when the thread looks next (inf: when told)
         threading.Thread(target=self._loop, name="jointdesk-late-takes", daemon=True).start()
+        self._pid = os.getpid()
 
     def started(self, engine, params: dict) -> int:
         if self._pid != os.getpid():
-            self._fresh()
-        with self._lock:
+            with _LATE_TAKES_START:  # one thread per process, also under a threads pool
+                if self._pid != os.getpid():
+                    self._fresh()
+        due = time.monotonic() + TAKE_AFTER_SECONDS
+        with self._changed:
             key = next(self._keys)
-            self._running[key] = (time.monotonic(), engine, params)
-        self._busy.set()
+            self._running[key] = (due, engine, params)
+            if due < self._wakes_at:  # the thread is idle (or looks later): tell it
+                self._changed.notify()
         return key
 
     def finished(self, key: int) -> None:
-        with self._lock:
+        with self._changed:
             self._running.pop(key, None)
+
+    def _due(self) -> list[tuple[float, object, dict]]:
+        """Waits until some running delivery's take is due; takes those out."""
+        with self._changed:
+            while True:
+                now = time.monotonic()
+                first = min((due for due, _e, _p in self._running.values()), default=None)
+                if first is not None and first <= now:
+                    break
+                self._wakes_at = float("inf") if first is None else first
+                self._changed.wait(None if first is None else first - now)
+            self._wakes_at = 0.0  # looking now: a delivery starting meanwhile need not tell
+            due = [k for k, (at, _e, _p) in self._running.items() if at <= now]
+            return [self._running.pop(k) for k in due]
 
     def _loop(self) -> None:
         while True:
-            self._busy.wait()
-            time.sleep(TAKE_AFTER_SECONDS)
-            late = time.monotonic() - TAKE_AFTER_SECONDS
-            with self._lock:
-                due = [k for k, (began, _e, _p) in self._running.items() if began <= late]
-                takes = [self._running.pop(k) for k in due]
-                if not self._running:
-                    self._busy.clear()
-            for _began, engine, params in takes:
+            for _due, engine, params in self._due():
                 try:
                     with engine.connect() as connection:
                         first_row(connection, _take_statement(), params)
@@ -432,6 +444,7 @@ class _LateTakes:
                     )
 
 
+_LATE_TAKES_START = threading.Lock()
 _late_takes = _LateTakes()
 
 
@@ -507,7 +520,7 @@ def deliver(message_id: int, worker_id: str | None = None) -> str:
 def _deliver(message_id: int, worker_id: str | None) -> str:
     from jointdesk.routing import channels
 
-    if worker_id:  # the take before the work (SQLite)
+    if worker_id:  # the take before the work (no autocommit pool: SQLite)
         taken = take(message_id, worker_id)
         row = None if taken is None else taken._asdict()
     else:
@@ -520,12 +533,7 @@ def _deliver(message_id: int, worker_id: str | None) -> str:
         time.sleep(delay)  # fault injection: the crash tests kill the worker here
     now = utcnow()
     channel = channels.channel_for(row["channel"])
-    at_once = (  # the usual case: the desk, a ticket on its way, no representative to choose
-        channel.name == channels.DESK
-        and row.get("status") == DISPATCHING
-        and not _first_representative_due(row["representative_id"], row["has_accept"])
-    )
-    if at_once and _hold(row, now):  # in one statement
+    if channel.hand_over_at_once(row, now):
         db.session.commit()
         return "delivered"
     delivery = Delivery(row["id"], row["ticket_id"], row["queue"], row["channel"])
@@ -544,9 +552,10 @@ def _first_representative_due(representative_id: int | None, has_accept) -> bool
 
 @functools.cache
 def _read_statement():
-    """The open row, with what the desk's hand-over in one statement needs (``_hold``): the
-    ticket's status, case, provider, representative and whether it has a 受理 step, and the
-    case's channel. No row when the row is done or unknown."""
+    """The open row, with what the desk's hand-over in one statement needs
+    (``hold_at_once``): the ticket's status, case, representative and whether it has a 受理
+    step, the provider's code and channel, and the case's channel. No row when the row is
+    done or unknown."""
     o, t = _OUTBOX, _TICKETS
     p, c = Provider.__table__, Case.__table__
     has_accept = (
@@ -615,10 +624,15 @@ def _hold_statement():
     return select(moved.c.id).add_cte(event, done)
 
 
-def _hold(row: dict, now) -> bool:
-    """The desk holds the ticket (``mark_held``'s work, without a first representative to
-    choose) in one statement on PostgreSQL; False when the ticket changed since it was read
-    (the caller then goes the long way). Elsewhere: False, always."""
+def hold_at_once(row: dict, now) -> bool:
+    """The desk holds the ticket (``mark_held``'s work) in one statement, and the outbox row is
+    done, for the usual case: PostgreSQL, a ticket on its way with no first representative to
+    choose. False, with nothing written, otherwise or when the ticket changed since ``row``
+    was read (``deliver``'s read, through the channel): the long way then decides."""
+    if row.get("status") != DISPATCHING or _first_representative_due(
+        row["representative_id"], row["has_accept"]
+    ):
+        return False
     connection = db.session.connection()
     if connection.dialect.name != "postgresql":
         return False
